@@ -1,0 +1,159 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDemoDecodes(t *testing.T) {
+	t.Parallel()
+	d := Demo()
+	if len(d.Accounts) != 2 || len(d.Zones) != 2 {
+		t.Fatalf("demo: %d accounts, %d zones; want 2 and 2", len(d.Accounts), len(d.Zones))
+	}
+	var keys, tokens int
+	for _, c := range d.Credentials {
+		if c.Token != "" {
+			tokens++
+		} else {
+			keys++
+		}
+	}
+	if keys != 2 || tokens != 2 {
+		t.Errorf("demo: %d keys, %d tokens; want 2 and 2", keys, tokens)
+	}
+	if got := d.Timing.Delays().Provisioning; got != 18*time.Second {
+		t.Errorf("demo provisioning delay = %v, want 18s (5h x 0.001)", got)
+	}
+}
+
+func TestDelaysDefaults(t *testing.T) {
+	t.Parallel()
+	got := Timing{}.Delays()
+	want := Delays{Validation: time.Minute, Provisioning: 5 * time.Hour, Advertise: 5 * time.Minute, Withdraw: 15 * time.Minute}
+	if got != want {
+		t.Errorf("Timing{}.Delays() = %+v, want %+v", got, want)
+	}
+	zero := 0.0
+	if got := (Timing{TimeFactor: &zero}).Delays(); got != (Delays{}) {
+		t.Errorf("time factor 0: Delays() = %+v, want all zero", got)
+	}
+}
+
+func TestDecodeErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		in    string
+		paths []string // every FieldError path expected, in order
+		text  string   // or a substring of the (non-field) error
+	}{
+		{name: "empty", in: "", text: "empty document"},
+		{name: "unknown field", in: "version: 1\nvalidation: {auto_valid: true}\nlisten: {apii: x}\n", text: "field apii not found"},
+		{name: "trailing document", in: "version: 1\nvalidation: {auto_valid: true}\n---\nversion: 1\n", text: "trailing data"},
+		{name: "bad duration", in: "version: 1\nvalidation: {auto_valid: true}\ntiming: {provisioning: 5 hours}\n", text: `parsing duration "5 hours"`},
+		{name: "everything at once", in: `
+version: 2
+listen: {api: "localhost:80"}
+accounts:
+  - {id: "ABC"}
+  - {id: 258def64c72dae45f3e4c8516e2111f2}
+  - {id: 258def64c72dae45f3e4c8516e2111f2}
+zones:
+  - {id: 023e105f4ecef8ad9ca31a8372d0c353, name: "bad name!", account_id: 258def64c72dae45f3e4c8516e2111f2}
+  - {id: 023e105f4ecef8ad9ca31a8372d0c353, name: example.com, account_id: b1946ac92492d2347c6235b4d2611184}
+credentials:
+  - {email: a@example.com, token: t, accounts: [258def64c72dae45f3e4c8516e2111f2]}
+  - {email: a@example.com, accounts: []}
+  - {token: t2, permissions: ["IP Prefixes: Everything"], accounts: [b1946ac92492d2347c6235b4d2611184]}
+validation: {rtr: "rtr.example.com:323"}
+timing: {time_factor: -1, withdraw: -5m}
+`, paths: []string{
+			"version", "listen.api", "accounts[0].id", "accounts[2].id",
+			"zones[0].name", "zones[1].id", "zones[1].account_id",
+			"credentials[0]", "credentials[1]", "credentials[1].accounts",
+			"credentials[2].permissions[0]", "credentials[2].accounts[0]",
+			"validation.rtr", "timing.time_factor", "timing.withdraw",
+		}},
+		{name: "no validation source", in: "version: 1\n", paths: []string{"validation"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := Decode(strings.NewReader(tt.in))
+			if err == nil {
+				t.Fatal("Decode succeeded, want an error")
+			}
+			if tt.text != "" {
+				if !strings.Contains(err.Error(), tt.text) {
+					t.Fatalf("Decode error = %q, want it to contain %q", err, tt.text)
+				}
+				return
+			}
+			var paths []string
+			for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+				var fe *FieldError
+				if !errors.As(e, &fe) {
+					t.Fatalf("error %v is not a *FieldError", e)
+				}
+				paths = append(paths, fe.Path)
+			}
+			if !slices.Equal(paths, tt.paths) {
+				t.Errorf("field paths:\n got %q\nwant %q\nfull error:\n%v", paths, tt.paths, err)
+			}
+		})
+	}
+}
+
+func TestDefaultsApplied(t *testing.T) {
+	t.Parallel()
+	d, err := Decode(strings.NewReader("version: 1\nvalidation: {auto_valid: true}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Listen.API != "127.0.0.1:8080" || d.State.Path != "var/edgesim.db" {
+		t.Errorf("defaults: listen.api=%q state.path=%q", d.Listen.API, d.State.Path)
+	}
+}
+
+// TestExamples decodes every example config in testdata: *.yaml must be
+// valid, *.bad.yaml must fail.
+func TestExamples(t *testing.T) {
+	t.Parallel()
+	files, _ := filepath.Glob("testdata/*.yaml")
+	if len(files) == 0 {
+		t.Fatal("no example configs in testdata")
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = Decode(bytes.NewReader(b))
+		if bad := strings.HasSuffix(f, ".bad.yaml"); bad != (err != nil) {
+			t.Errorf("%s: Decode error = %v", f, err)
+		}
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	f.Add(DemoYAML())
+	f.Add([]byte("version: 1\nvalidation: {auto_valid: true}\n"))
+	f.Add([]byte("{\"version\": 1, \"validation\": {\"auto_valid\": true}}"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		d, err := Decode(bytes.NewReader(b))
+		if err != nil {
+			return
+		}
+		// Anything accepted must validate again and name known accounts only.
+		if err := d.Validate(); err != nil {
+			t.Fatalf("accepted config fails Validate: %v", err)
+		}
+	})
+}
