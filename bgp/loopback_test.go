@@ -1,0 +1,229 @@
+package bgp
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	api "github.com/osrg/gobgp/v3/api"
+	"github.com/osrg/gobgp/v3/pkg/apiutil"
+	"github.com/osrg/gobgp/v3/pkg/packet/bgp"
+	"github.com/osrg/gobgp/v3/pkg/server"
+)
+
+// collector is a plain GoBGP server acting as the speaker's eBGP peer over
+// loopback (no root needed): it listens on a free port and accepts the
+// session from 127.0.0.1.
+type collector struct {
+	srv  *server.BgpServer
+	port uint16
+}
+
+func freePort(t testing.TB) uint16 {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return uint16(l.Addr().(*net.TCPAddr).Port)
+}
+
+func newCollector(t testing.TB, as uint32, password string) *collector {
+	t.Helper()
+	c := &collector{srv: server.NewBgpServer(server.LoggerOption(&slogAdapter{l: discardLogger()})), port: freePort(t)}
+	go c.srv.Serve()
+	ctx := context.Background()
+	if err := c.srv.StartBgp(ctx, &api.StartBgpRequest{Global: &api.Global{
+		Asn: as, RouterId: "192.0.2.200", ListenPort: int32(c.port), ListenAddresses: []string{"127.0.0.1"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: &api.Peer{
+		Conf:      &api.PeerConf{NeighborAddress: "127.0.0.1", PeerAsn: DefaultLocalAS, AuthPassword: password},
+		Transport: &api.Transport{PassiveMode: true},
+		Timers:    &api.Timers{Config: &api.TimersConfig{HoldTime: 9, KeepaliveInterval: 3, ConnectRetry: 1}},
+		AfiSafis: []*api.AfiSafi{
+			{Config: &api.AfiSafiConfig{Family: familyV4, Enabled: true}},
+			{Config: &api.AfiSafiConfig{Family: familyV6, Enabled: true}},
+		},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.srv.Stop)
+	return c
+}
+
+// routes returns what the collector holds from the speaker, by prefix.
+func (c *collector) routes(t testing.TB) map[netip.Prefix]Attrs {
+	t.Helper()
+	out := map[netip.Prefix]Attrs{}
+	for _, f := range []*api.Family{familyV4, familyV6} {
+		err := c.srv.ListPath(context.Background(), &api.ListPathRequest{TableType: api.TableType_GLOBAL, Family: f}, func(d *api.Destination) {
+			p := netip.MustParsePrefix(d.Prefix)
+			for _, path := range d.Paths {
+				attrs, err := apiutil.GetNativePathAttributes(path)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				var a Attrs
+				for _, x := range attrs {
+					switch v := x.(type) {
+					case *bgp.PathAttributeAsPath:
+						for _, seg := range v.Value {
+							a.ASPath = append(a.ASPath, seg.GetAS()...)
+						}
+					case *bgp.PathAttributeCommunities:
+						a.Communities = v.Value
+					case *bgp.PathAttributeLargeCommunities:
+						for _, lc := range v.Values {
+							a.LargeCommunities = append(a.LargeCommunities, [3]uint32{lc.ASN, lc.LocalData1, lc.LocalData2})
+						}
+					}
+				}
+				out[p] = a
+			}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+func (c *collector) count(t testing.TB) int {
+	t.Helper()
+	n := 0
+	for _, f := range []*api.Family{familyV4, familyV6} {
+		r, err := c.srv.GetTable(context.Background(), &api.GetTableRequest{TableType: api.TableType_GLOBAL, Family: f})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += int(r.NumDestination)
+	}
+	return n
+}
+
+func waitFor(t testing.TB, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func newLoopbackSpeaker(t testing.TB, c *collector, password string) *Speaker {
+	t.Helper()
+	s, err := New(Options{RouterID: netip.MustParseAddr("192.0.2.1"), NextHop6: netip.MustParseAddr("2001:db8::1"), Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close(context.Background()) })
+	err = s.SetPeers(t.Context(), []PeerConfig{{
+		Address: netip.MustParseAddr("127.0.0.1"), PeerAS: 65001, Port: c.port, Password: password,
+		HoldTime: 9 * time.Second, ConnectRetry: time.Second,
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func established(s *Speaker) bool {
+	st := s.Status()
+	return len(st) > 0 && !slices.ContainsFunc(st, func(p PeerStatus) bool { return p.State != StateEstablished })
+}
+
+func TestLoopbackSyncAnnouncesExactlyTheSet(t *testing.T) {
+	c := newCollector(t, 65001, "")
+	s := newLoopbackSpeaker(t, c, "")
+	waitFor(t, "session", 15*time.Second, func() bool { return established(s) })
+
+	v4 := netip.MustParsePrefix("203.0.113.0/24")
+	v6 := netip.MustParsePrefix("2001:db8:100::/48")
+	a := Attrs{ASPath: ASPath(64500, 0), Communities: []uint32{13335<<16 | 100}, LargeCommunities: [][3]uint32{{13335, 1, 2}}}
+	if err := s.Sync(t.Context(), []Route{{v4, a}, {v6, a}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "2 routes", 5*time.Second, func() bool { return c.count(t) == 2 })
+	got := c.routes(t)
+	for _, p := range []netip.Prefix{v4, v6} {
+		if !got[p].Equal(a) {
+			t.Errorf("collector has %s with %+v, want %+v", p, got[p], a)
+		}
+	}
+
+	// Something put into GoBGP behind Sync's back never leaves.
+	leak := netip.MustParsePrefix("198.51.100.0/24")
+	path, err := s.enc.path(leak, Attrs{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.srv.AddPath(t.Context(), &api.AddPathRequest{TableType: api.TableType_GLOBAL, Path: path}); err != nil {
+		t.Fatal(err)
+	}
+
+	// prepend 2, then drop the v6 route
+	b := Attrs{ASPath: ASPath(64500, 2)}
+	if err := s.Sync(t.Context(), []Route{{v4, b}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "1 route with prepend", 5*time.Second, func() bool {
+		r := c.routes(t)
+		return len(r) == 1 && r[v4].Equal(b)
+	})
+	if _, ok := c.routes(t)[leak]; ok {
+		t.Fatalf("injected %s reached the peer", leak)
+	}
+	if err := s.Sync(t.Context(), nil); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "no routes", 5*time.Second, func() bool { return c.count(t) == 0 })
+}
+
+func TestLoopbackBulkSync(t *testing.T) {
+	c := newCollector(t, 65001, "")
+	s := newLoopbackSpeaker(t, c, "")
+	waitFor(t, "session", 15*time.Second, func() bool { return established(s) })
+	const n = 2000
+	routes := synthRoutes(n, Attrs{ASPath: ASPath(64500, 1)})
+	t0 := time.Now()
+	if err := s.Sync(t.Context(), routes); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, fmt.Sprint(n, " routes"), 20*time.Second, func() bool { return c.count(t) == n })
+	t.Logf("bulk announce %d: %v", n, time.Since(t0))
+	// change half the attributes, drop a quarter
+	for i := range routes[:n/2] {
+		routes[i].Attrs = Attrs{ASPath: ASPath(64500, 0), Communities: []uint32{1}}
+	}
+	routes = routes[:n*3/4]
+	if err := s.Sync(t.Context(), routes); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "changed set", 20*time.Second, func() bool {
+		got := c.routes(t)
+		if len(got) != len(routes) {
+			return false
+		}
+		for _, r := range routes {
+			if !got[r.Prefix].Equal(r.Attrs) {
+				return false
+			}
+		}
+		return true
+	})
+	t0 = time.Now()
+	if err := s.Sync(t.Context(), nil); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "empty", 20*time.Second, func() bool { return c.count(t) == 0 })
+	t.Logf("bulk withdraw %d: %v", len(routes), time.Since(t0))
+}
