@@ -7,6 +7,13 @@ set -euo pipefail
 declare -A pkgs=(
 	[stayrtr]=stayrtr          # registry: RTR cache for RPKI validation tests
 	[dig]=bind9-dnsutils       # README walkthrough checks
+	[knotd]=knot               # dnsmap: TestCompareKnot and bench/dns.sh reference server (/usr/sbin)
+	[kdig]=knot-dnsutils       # dnsmap: manual checks against knotd
+	[dnsperf]=dnsperf          # bench/dns.sh load driver
+	[vtysh]=frr                # bgp, netlab: FRR peers in netns tests (daemons in /usr/lib/frr)
+	[bird]=bird2               # bgp, netlab: BIRD peers in netns tests
+	[haproxy]=haproxy          # proxy: PROXY v1/v2 origin (accept-proxy) and benchmark reference
+	[iperf3]=iperf3            # proxy: throughput benchmarks (bench/proxyload)
 )
 
 missing=()
