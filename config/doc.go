@@ -8,9 +8,15 @@
 // version are errors) and Validate reports every problem at once, each a
 // *FieldError with its field path.
 //
+// Compile turns a State into an immutable Snapshot (the FIB as an lpm
+// table, the announced BGP prefixes); a Holder publishes snapshots to the
+// data plane with one atomic pointer swap.
+//
 // config is pure: no sockets, no files beyond decoding what it is given. It
 // is the only package that both the control plane (api, store, node) and the
-// data plane (lpm, proxy, dnsmap, bgp) import, so it must import neither.
+// data plane (proxy, dnsmap, bgp) import, so it imports none of them; its
+// one edgesim import is lpm, the leaf table package the snapshot is built
+// on.
 //
 // Values are plain data and not safe for concurrent mutation; the API owns
 // the live State and hands out copies.

@@ -160,7 +160,7 @@ func CheckNewPrefix(st *State, p *Prefix) error {
 		if o.AccountID != p.AccountID {
 			return broke(RulePrefixOverlapsForeign, "cidr %s overlaps a prefix of another account", p.CIDR)
 		}
-		return broke(RulePrefixOverlapsOwn, "cidr %s overlaps the account's prefix %s (%s)", p.CIDR, o.CIDR, o.ID)
+		return broke(RulePrefixOverlapsOwn, "cidr %s overlaps the account's prefix %s", p.CIDR, o.CIDR)
 	}
 	return nil
 }
@@ -201,7 +201,7 @@ func CheckNewDelegation(st *State, parent *Prefix, d *Delegation, accountExists 
 	}
 	for _, o := range st.Delegations {
 		if o.ID != d.ID && o.PrefixID == parent.ID && o.CIDR.Overlaps(d.CIDR) {
-			return broke(RuleDelegationOverlap, "cidr %s overlaps the delegation %s (%s)", d.CIDR, o.CIDR, o.ID)
+			return broke(RuleDelegationOverlap, "cidr %s overlaps the delegation %s", d.CIDR, o.CIDR)
 		}
 	}
 	return nil
