@@ -24,7 +24,9 @@
 // Sync therefore applies large diffs in bulk: it holds the changed
 // prefixes back with the export policy while loading them, then soft-resets
 // the peers out; removed prefixes are tagged LLGR_STALE by the policy
-// during that pass, which GoBGP turns into packed withdrawals. See the
+// during that pass, which GoBGP turns into packed withdrawals, and leave
+// GoBGP's RIB later. Paths are loaded through GoBGP's gRPC AddPathStream
+// on a private unix socket, one management operation per batch. See the
 // README for the measured numbers.
 //
 // This package must not import api, store, node or net/http server code

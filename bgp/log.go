@@ -12,7 +12,8 @@ import (
 
 // slogAdapter implements GoBGP v3's logger on top of *slog.Logger. GoBGP is
 // chatty at Info (every peer transition, every soft reset), so Info becomes
-// Debug; Warn and Error keep their level. Fatal logs at Error and does not
+// Debug; its Debug (a line per UPDATE, per destination) becomes levelTrace,
+// below Debug; Warn and Error keep their level. Fatal logs at Error and does not
 // exit: GoBGP only calls it when its gRPC listener fails, which edgesim
 // treats as an error of the operation that needed it. A "Peer Down" line
 // feeds the peer's LastError.
@@ -72,14 +73,19 @@ func (a *slogAdapter) Info(msg string, fields gobgplog.Fields) {
 }
 
 func (a *slogAdapter) Debug(msg string, fields gobgplog.Fields) {
-	a.log(slog.LevelDebug, msg, fields)
+	a.log(levelTrace, msg, fields)
 }
+
+// levelTrace is where GoBGP's own Debug goes: with 100k prefixes it logs
+// hundreds of thousands of lines per Sync, which would swamp edgesim's own
+// Debug lines (and their timings).
+const levelTrace = slog.LevelDebug - 4
 
 func (a *slogAdapter) SetLevel(gobgplog.LogLevel) {}
 
 // GetLevel tells GoBGP whether to build its (expensive) debug messages.
 func (a *slogAdapter) GetLevel() gobgplog.LogLevel {
-	if a.l.Enabled(context.Background(), slog.LevelDebug) {
+	if a.l.Enabled(context.Background(), levelTrace) {
 		return gobgplog.DebugLevel
 	}
 	return gobgplog.InfoLevel

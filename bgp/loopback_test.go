@@ -2,9 +2,12 @@ package bgp
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"testing"
 	"time"
@@ -13,6 +16,8 @@ import (
 	"github.com/osrg/gobgp/v3/pkg/apiutil"
 	"github.com/osrg/gobgp/v3/pkg/packet/bgp"
 	"github.com/osrg/gobgp/v3/pkg/server"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // collector is a plain GoBGP server acting as the speaker's eBGP peer over
@@ -226,4 +231,93 @@ func TestLoopbackBulkSync(t *testing.T) {
 	}
 	waitFor(t, "empty", 20*time.Second, func() bool { return c.count(t) == 0 })
 	t.Logf("bulk withdraw %d: %v", len(routes), time.Since(t0))
+}
+
+// A bulk withdrawal leaves the withdrawn paths in GoBGP's RIB for a while
+// (already withdrawn from the peers); the next Sync drops them first.
+func TestLoopbackBulkWithdrawThenSync(t *testing.T) {
+	c := newCollector(t, 65001, "")
+	s := newLoopbackSpeaker(t, c, "")
+	waitFor(t, "session", 15*time.Second, func() bool { return established(s) })
+	const n = 1000
+	routes := synthRoutes(n, Attrs{ASPath: ASPath(64500, 0)})
+	routes = append(routes, Route{Prefix: netip.MustParsePrefix("2001:db8:100::/48")})
+	if err := s.Sync(t.Context(), routes); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, fmt.Sprint(n+1, " routes"), 20*time.Second, func() bool { return c.count(t) == n+1 })
+	// Drop every IPv4 route (one withdraw-set entry for the family), keep v6.
+	if err := s.Sync(t.Context(), routes[n:]); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "only the v6 route", 20*time.Second, func() bool { return c.count(t) == 1 })
+	ribPaths := func() int {
+		r, err := s.srv.GetTable(t.Context(), &api.GetTableRequest{TableType: api.TableType_GLOBAL, Family: familyV4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return int(r.NumPath)
+	}
+	if got := ribPaths(); got != n {
+		t.Logf("GoBGP holds %d IPv4 paths right after the bulk withdrawal (purge already ran?)", got)
+	}
+	if err := s.Sync(t.Context(), routes[:n/2]); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the first half", 20*time.Second, func() bool {
+		got := c.routes(t)
+		return len(got) == n/2 && got[routes[0].Prefix].Equal(routes[0].Attrs)
+	})
+	if got := ribPaths(); got != n/2 {
+		t.Errorf("GoBGP holds %d IPv4 paths, want %d: the withdrawn ones were not dropped", got, n/2)
+	}
+	time.Sleep(time.Second)
+	if got := c.count(t); got != n/2 {
+		t.Errorf("collector holds %d routes a second later, want %d", got, n/2)
+	}
+}
+
+func TestWholeFamilies(t *testing.T) {
+	v4, v6 := pfx("192.0.2.0/24"), pfx("2001:db8::/32")
+	for _, tt := range []struct {
+		del     []netip.Prefix
+		desired map[netip.Prefix]Attrs
+		want    [2]bool
+	}{
+		{nil, nil, [2]bool{}},
+		{[]netip.Prefix{v4, v6}, nil, [2]bool{true, true}},
+		{[]netip.Prefix{v4}, map[netip.Prefix]Attrs{v6: {}}, [2]bool{true, false}},
+		{[]netip.Prefix{v4}, map[netip.Prefix]Attrs{pfx("198.51.100.0/24"): {}}, [2]bool{}},
+	} {
+		if got := wholeFamilies(tt.del, tt.desired); got != tt.want {
+			t.Errorf("wholeFamilies(%v, %v) = %v, want %v", tt.del, tt.desired, got, tt.want)
+		}
+	}
+}
+
+// The loader's socket serves AddPathStream only and goes away with Close.
+func TestLoaderOnlyAddPathStream(t *testing.T) {
+	s, err := New(Options{RouterID: netip.MustParseAddr("192.0.2.1"), Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ld.cli.GetBgp(t.Context(), &api.GetBgpRequest{}); status.Code(err) != codes.PermissionDenied {
+		t.Errorf("GetBgp over the loader socket: %v, want PermissionDenied", err)
+	}
+	lp, err := s.ld.cli.ListPeer(t.Context(), &api.ListPeerRequest{})
+	if err == nil {
+		_, err = lp.Recv()
+	}
+	if status.Code(err) != codes.PermissionDenied {
+		t.Errorf("ListPeer over the loader socket: %v, want PermissionDenied", err)
+	}
+	if fi, err := os.Stat(s.ld.dir); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("loader directory %s: %v %v, want mode 0700", s.ld.dir, fi.Mode(), err)
+	}
+	if err := s.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(s.ld.dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("loader directory %s after Close: %v, want it gone", s.ld.dir, err)
+	}
 }

@@ -52,12 +52,26 @@ type Speaker struct {
 	log  *slog.Logger
 	srv  *server.BgpServer
 
+	ld  *loader
+	enc *encoder // owned by mu
+
 	mu      sync.Mutex // serializes SetPeers, Sync, Close; guards the fields below
 	closed  bool
 	peers   map[netip.Addr]PeerConfig
 	applied map[netip.Prefix]Attrs // announced set GoBGP holds
 	dirty   bool                   // applied may not match GoBGP after an error
-	enc     *encoder
+	// stale are prefixes already withdrawn from the peers whose paths are
+	// still in GoBGP's RIB (and its allow and withdraw sets); purgeLocked
+	// drops them, purgeDelay after the bulk Sync that withdrew them or
+	// first thing in the next Sync. staleAll is by family (IPv4, IPv6):
+	// every prefix of it was withdrawn, and its withdraw set holds one
+	// entry matching the whole family instead of the prefixes.
+	stale      []netip.Prefix
+	staleAll   [2]bool
+	purgeTimer *time.Timer
+
+	closing   chan struct{} // closed when Close starts; cancels a purge
+	closeOnce sync.Once
 
 	stopWatch context.CancelFunc
 	watchDone chan struct{}
@@ -88,10 +102,19 @@ func New(opts Options) (*Speaker, error) {
 		applied: map[netip.Prefix]Attrs{},
 		enc:     newEncoder(opts.NextHop4, opts.NextHop6),
 		state:   map[netip.Addr]*peerRuntime{},
+		closing: make(chan struct{}),
 	}
 	adapter := &slogAdapter{l: s.log, onDown: s.recordDown}
-	s.srv = server.NewBgpServer(server.LoggerOption(adapter))
+	srv, ld, err := newLoaderServer(server.LoggerOption(adapter))
+	if err != nil {
+		return nil, err
+	}
+	s.srv, s.ld = srv, ld
 	go s.srv.Serve()
+	stop := func() {
+		s.srv.Stop()
+		s.ld.close()
+	}
 
 	ctx := context.Background()
 	port := int32(opts.ListenPort)
@@ -103,20 +126,24 @@ func New(opts Options) (*Speaker, error) {
 		g.ListenAddresses = append(g.ListenAddresses, a.String())
 	}
 	if err := s.srv.StartBgp(ctx, &api.StartBgpRequest{Global: g}); err != nil {
-		s.srv.Stop()
+		stop()
 		return nil, fmt.Errorf("starting bgp on port %d: %w", opts.ListenPort, err)
 	}
 	if err := s.installPolicies(ctx); err != nil {
-		s.srv.Stop()
+		stop()
+		return nil, err
+	}
+	if err := s.ld.connect(ctx); err != nil {
+		stop()
 		return nil, err
 	}
 	wctx, cancel := context.WithCancel(context.Background())
 	s.stopWatch = cancel
 	s.watchDone = make(chan struct{})
-	err := s.srv.WatchEvent(wctx, &api.WatchEventRequest{Peer: &api.WatchEventRequest_Peer{}}, s.onPeerEvent)
+	err = s.srv.WatchEvent(wctx, &api.WatchEventRequest{Peer: &api.WatchEventRequest_Peer{}}, s.onPeerEvent)
 	if err != nil {
 		cancel()
-		s.srv.Stop()
+		stop()
 		return nil, fmt.Errorf("watching peer events: %w", err)
 	}
 	go func() { <-wctx.Done(); close(s.watchDone) }()
@@ -332,7 +359,10 @@ func (s *Speaker) SetPeers(ctx context.Context, peers []PeerConfig) error {
 // changed prefixes are held back by the export policy while GoBGP loads
 // them, then one soft reset per peer sends the table packed, many NLRIs per
 // UPDATE, with the withdrawals packed in the same pass. Sync returns once
-// GoBGP has queued the updates; the peers converge shortly after.
+// GoBGP has queued the updates; the peers converge shortly after. After a
+// bulk withdrawal the withdrawn paths leave GoBGP's RIB purgeDelay later
+// in the background, or first thing in the next Sync if that comes sooner
+// (it then takes longer by about 15 µs per withdrawn path).
 //
 // The export policy guarantees that nothing outside routes is ever
 // announced, whatever else reaches GoBGP's RIB. Invalid routes are all
@@ -352,6 +382,10 @@ func (s *Speaker) Sync(ctx context.Context, routes []Route) error {
 			return err
 		}
 	}
+	if err := s.purgeLocked(ctx); err != nil {
+		s.dirty = true
+		return err
+	}
 	d := diffRoutes(s.applied, desired)
 	if d.len() == 0 {
 		return nil
@@ -369,18 +403,21 @@ func (s *Speaker) Sync(ctx context.Context, routes []Route) error {
 
 // resetLocked removes every local path and empties the prefix sets, after
 // an error left GoBGP in an unknown state; the next diff re-adds everything.
+// Paths go first, while the sets still export them, so that GoBGP
+// withdraws from the peers whatever they hold.
 func (s *Speaker) resetLocked(ctx context.Context) error {
-	for _, set := range []string{setAllow4, setAllow6, setWithdraw4, setWithdraw6} {
-		if err := s.setPrefixes(ctx, set, nil, true); err != nil {
-			return err
-		}
-	}
 	for _, f := range []*api.Family{familyV4, familyV6} {
 		if err := s.srv.DeletePath(ctx, &api.DeletePathRequest{TableType: api.TableType_GLOBAL, Family: f}); err != nil {
 			return fmt.Errorf("deleting all %s paths: %w", f.Afi, err)
 		}
 	}
+	for _, set := range []string{setAllow4, setAllow6, setWithdraw4, setWithdraw6} {
+		if err := s.setPrefixes(ctx, set, nil, true); err != nil {
+			return err
+		}
+	}
 	clear(s.applied)
+	s.stale, s.staleAll = nil, [2]bool{}
 	s.dirty = false
 	return nil
 }
@@ -405,17 +442,43 @@ func (s *Speaker) setPrefixes(ctx context.Context, set string, prefixes []netip.
 			return fmt.Errorf("listing prefix set %q: %w", set, err)
 		}
 	}
-	if len(ds.Prefixes) == 0 {
+	return s.setEntries(ctx, set, ds.Prefixes, remove)
+}
+
+// setEntries adds entries to a prefix set, or removes them.
+func (s *Speaker) setEntries(ctx context.Context, set string, entries []*api.Prefix, remove bool) error {
+	if len(entries) == 0 {
 		return nil
 	}
+	ds := &api.DefinedSet{DefinedType: api.DefinedType_PREFIX, Name: set, Prefixes: entries}
 	if remove {
 		if err := s.srv.DeleteDefinedSet(ctx, &api.DeleteDefinedSetRequest{DefinedSet: ds}); err != nil {
-			return fmt.Errorf("removing %d prefixes from set %q: %w", len(ds.Prefixes), set, err)
+			return fmt.Errorf("removing %d prefixes from set %q: %w", len(entries), set, err)
 		}
 		return nil
 	}
 	if err := s.srv.AddDefinedSet(ctx, &api.AddDefinedSetRequest{DefinedSet: ds}); err != nil {
-		return fmt.Errorf("adding %d prefixes to set %q: %w", len(ds.Prefixes), set, err)
+		return fmt.Errorf("adding %d prefixes to set %q: %w", len(entries), set, err)
+	}
+	return nil
+}
+
+// setWithdraw adds the removed prefixes to the withdraw sets, or takes
+// them out again: the prefixes themselves, or for a family in all (every
+// prefix of it removed) one entry matching the whole family, which keeps a
+// mass withdrawal from building, searching and emptying a set as large as
+// the table.
+func (s *Speaker) setWithdraw(ctx context.Context, prefixes []netip.Prefix, all [2]bool, remove bool) error {
+	for f, set := range []string{setWithdraw4, setWithdraw6} {
+		var err error
+		if all[f] {
+			err = s.setEntries(ctx, set, []*api.Prefix{familyEntry(f == 1)}, remove)
+		} else {
+			err = s.setPrefixes(ctx, set, prefixes, remove)
+		}
+		if err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -430,29 +493,42 @@ func (s *Speaker) setBoth(ctx context.Context, v4, v6 string, prefixes []netip.P
 	return s.setPrefixes(ctx, v6, prefixes, remove)
 }
 
-func (s *Speaker) addPath(ctx context.Context, p netip.Prefix, a Attrs) error {
-	path, err := s.enc.path(p, a)
+// loadLocked adds the desired paths of the listed prefixes to GoBGP in
+// batches and records them as applied.
+func (s *Speaker) loadLocked(ctx context.Context, desired map[netip.Prefix]Attrs, lists ...[]netip.Prefix) error {
+	all := slices.Concat(lists...)
+	err := s.ld.load(ctx, len(all), func(i int) (*api.Path, error) {
+		path, err := s.enc.path(all[i], desired[all[i]])
+		if err != nil {
+			return nil, fmt.Errorf("encoding route %q: %w", all[i], err)
+		}
+		return path, nil
+	})
 	if err != nil {
-		return fmt.Errorf("encoding route %q: %w", p, err)
+		return fmt.Errorf("adding %d paths: %w", len(all), err)
 	}
-	if _, err := s.srv.AddPath(ctx, &api.AddPathRequest{TableType: api.TableType_GLOBAL, Path: path}); err != nil {
-		return fmt.Errorf("adding path %q: %w", p, err)
+	for _, p := range all {
+		s.applied[p] = desired[p]
 	}
 	return nil
 }
 
-func (s *Speaker) deletePath(ctx context.Context, p netip.Prefix) error {
-	if err := s.srv.DeletePath(ctx, &api.DeletePathRequest{TableType: api.TableType_GLOBAL, Path: withdrawal(p)}); err != nil {
-		return fmt.Errorf("deleting path %q: %w", p, err)
+// deleteLocked removes the paths of prefixes from GoBGP in batches.
+// GoBGP withdraws each one from the peers that the export policy still
+// exports it to, one UPDATE per prefix.
+func (s *Speaker) deleteLocked(ctx context.Context, prefixes []netip.Prefix) error {
+	err := s.ld.load(ctx, len(prefixes), func(i int) (*api.Path, error) { return withdrawal(prefixes[i]), nil })
+	if err != nil {
+		return fmt.Errorf("deleting %d paths: %w", len(prefixes), err)
 	}
 	return nil
 }
 
 func (s *Speaker) syncEachLocked(ctx context.Context, d routeDiff, desired map[netip.Prefix]Attrs) error {
+	if err := s.deleteLocked(ctx, d.del); err != nil {
+		return err
+	}
 	for _, p := range d.del {
-		if err := s.deletePath(ctx, p); err != nil {
-			return err
-		}
 		delete(s.applied, p)
 	}
 	if err := s.setBoth(ctx, setAllow4, setAllow6, d.del, true); err != nil {
@@ -461,15 +537,7 @@ func (s *Speaker) syncEachLocked(ctx context.Context, d routeDiff, desired map[n
 	if err := s.setBoth(ctx, setAllow4, setAllow6, d.add, false); err != nil {
 		return err
 	}
-	for _, list := range [][]netip.Prefix{d.change, d.add} {
-		for _, p := range list {
-			if err := s.addPath(ctx, p, desired[p]); err != nil {
-				return err
-			}
-			s.applied[p] = desired[p]
-		}
-	}
-	return nil
+	return s.loadLocked(ctx, desired, d.change, d.add)
 }
 
 func (s *Speaker) syncBulkLocked(ctx context.Context, d routeDiff, desired map[netip.Prefix]Attrs) error {
@@ -477,45 +545,133 @@ func (s *Speaker) syncBulkLocked(ctx context.Context, d routeDiff, desired map[n
 	defer func() {
 		s.log.Debug("bulk sync", "add", len(d.add), "change", len(d.change), "del", len(d.del), "seconds", time.Since(t0).Seconds())
 	}()
-	held := slices.Concat(d.del, d.change)
-	// 1. Hold back: removed and changed prefixes leave the allow sets (a
-	// policy change sends nothing by itself), removed ones are marked for
-	// packed withdrawal.
-	if err := s.setBoth(ctx, setAllow4, setAllow6, held, true); err != nil {
+	// 1. Hold back: changed prefixes leave the allow sets (a policy change
+	// sends nothing by itself); removed ones go into the withdraw sets,
+	// whose statements come first and tag them LLGR_STALE on export.
+	if err := s.setBoth(ctx, setAllow4, setAllow6, d.change, true); err != nil {
 		return err
 	}
-	if err := s.setBoth(ctx, setWithdraw4, setWithdraw6, d.del, false); err != nil {
+	all := wholeFamilies(d.del, desired)
+	if err := s.setWithdraw(ctx, d.del, all, false); err != nil {
 		return err
 	}
 	// 2. Load: rejected by the export policy, so GoBGP sends nothing (a
 	// filtered path whose old version is filtered too produces no UPDATE).
-	for _, list := range [][]netip.Prefix{d.change, d.add} {
-		for _, p := range list {
-			if err := s.addPath(ctx, p, desired[p]); err != nil {
-				return err
-			}
-			s.applied[p] = desired[p]
-		}
+	if err := s.loadLocked(ctx, desired, d.change, d.add); err != nil {
+		return err
 	}
 	s.log.Debug("bulk sync loaded", "seconds", time.Since(t0).Seconds())
-	// 3. Release and send the whole table packed, withdrawals included.
+	// 3. Release and send the whole table packed, withdrawals first.
 	if err := s.setBoth(ctx, setAllow4, setAllow6, slices.Concat(d.change, d.add), false); err != nil {
 		return err
 	}
+	s.log.Debug("bulk sync released", "seconds", time.Since(t0).Seconds())
 	if err := s.srv.ResetPeer(ctx, &api.ResetPeerRequest{Address: "all", Soft: true, Direction: api.ResetPeerRequest_OUT}); err != nil {
 		return fmt.Errorf("resending table to peers: %w", err)
 	}
-	s.log.Debug("bulk sync resent", "seconds", time.Since(t0).Seconds())
-	// 4. Drop the withdrawn paths from the RIB. GoBGP sends each peer one
-	// more (redundant) withdrawal per prefix here; the peers already
-	// dropped them in step 3.
+	// 4. The removed prefixes are withdrawn; their paths leave the RIB
+	// later, off the path of the peers' convergence.
 	for _, p := range d.del {
-		if err := s.deletePath(ctx, p); err != nil {
-			return err
-		}
 		delete(s.applied, p)
 	}
-	return s.setBoth(ctx, setWithdraw4, setWithdraw6, d.del, true)
+	if len(d.del) > 0 {
+		s.stale, s.staleAll = d.del, all
+		if s.purgeTimer == nil {
+			s.purgeTimer = time.AfterFunc(purgeDelay, s.purge)
+		} else {
+			s.purgeTimer.Reset(purgeDelay)
+		}
+	}
+	return nil
+}
+
+// purgeDelay is how long withdrawn paths stay in GoBGP's RIB after a bulk
+// Sync: dropping 100k of them takes GoBGP's main loop over a second of
+// CPU, which right after the Sync would compete with sending the
+// withdrawals.
+const purgeDelay = 10 * time.Second
+
+// wholeFamilies reports by family (IPv4, IPv6) whether del removes every
+// prefix of it: some are removed and none is desired.
+func wholeFamilies(del []netip.Prefix, desired map[netip.Prefix]Attrs) [2]bool {
+	var removed, left [2]bool
+	for _, p := range del {
+		removed[family(p)] = true
+	}
+	for p := range desired {
+		left[family(p)] = true
+	}
+	return [2]bool{removed[0] && !left[0], removed[1] && !left[1]}
+}
+
+func family(p netip.Prefix) int {
+	if p.Addr().Is4() {
+		return 0
+	}
+	return 1
+}
+
+// purge runs purgeLocked unless a Sync or Close came first.
+func (s *Speaker) purge() {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-s.closing:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	if err := s.purgeLocked(ctx); err != nil {
+		s.dirty = true
+		select {
+		case <-s.closing:
+		default:
+			s.log.Warn("dropping withdrawn paths", "err", err)
+		}
+	}
+}
+
+// purgeLocked drops the stale paths from GoBGP: out of the allow and
+// withdraw sets first, so that the export policy rejects them and deleting
+// them sends nothing (the peers have them withdrawn already).
+func (s *Speaker) purgeLocked(ctx context.Context) error {
+	if len(s.stale) == 0 {
+		return nil
+	}
+	t0 := time.Now()
+	if err := s.setBoth(ctx, setAllow4, setAllow6, s.stale, true); err != nil {
+		return err
+	}
+	if err := s.setWithdraw(ctx, s.stale, s.staleAll, true); err != nil {
+		return err
+	}
+	// A whole family goes in one operation (all local paths of it, which
+	// the export policy rejects now); the rest path by path.
+	var rest []netip.Prefix
+	for _, p := range s.stale {
+		if !s.staleAll[family(p)] {
+			rest = append(rest, p)
+		}
+	}
+	for f, fam := range []*api.Family{familyV4, familyV6} {
+		if s.staleAll[f] {
+			if err := s.srv.DeletePath(ctx, &api.DeletePathRequest{TableType: api.TableType_GLOBAL, Family: fam}); err != nil {
+				return fmt.Errorf("deleting all %s paths: %w", fam.Afi, err)
+			}
+		}
+	}
+	if err := s.deleteLocked(ctx, rest); err != nil {
+		return err
+	}
+	s.log.Debug("dropped withdrawn paths", "count", len(s.stale), "seconds", time.Since(t0).Seconds())
+	s.stale, s.staleAll = nil, [2]bool{}
+	return nil
 }
 
 // Announced returns the routes of the last successful Sync, sorted.
@@ -610,12 +766,16 @@ func (s *Speaker) Status() []PeerStatus {
 // them back when a new speaker re-establishes the session and re-sends.
 // Close is idempotent; ctx bounds the wait for GoBGP.
 func (s *Speaker) Close(ctx context.Context) error {
+	s.closeOnce.Do(func() { close(s.closing) })
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return nil
 	}
 	s.closed = true
+	if s.purgeTimer != nil {
+		s.purgeTimer.Stop()
+	}
 	var gr []PeerConfig
 	for _, c := range s.peers {
 		if c.GracefulRestart {
@@ -630,7 +790,13 @@ func (s *Speaker) Close(ctx context.Context) error {
 	}
 	s.stopWatch()
 	done := make(chan struct{})
-	go func() { s.srv.Stop(); close(done) }()
+	go func() {
+		defer close(done)
+		s.srv.Stop()
+		if err := s.ld.close(); err != nil {
+			s.log.Warn("closing the path loader", "err", err)
+		}
+	}()
 	select {
 	case <-done:
 	case <-ctx.Done():

@@ -150,6 +150,15 @@ func withdrawal(p netip.Prefix) *api.Path {
 	return &api.Path{Family: f, NlriBinary: nlriBinary(p), IsWithdraw: true}
 }
 
+// familyEntry is the prefix-set entry matching every IPv4 (or IPv6)
+// prefix.
+func familyEntry(v6 bool) *api.Prefix {
+	if v6 {
+		return &api.Prefix{IpPrefix: "::/0", MaskLengthMin: 0, MaskLengthMax: 128}
+	}
+	return &api.Prefix{IpPrefix: "0.0.0.0/0", MaskLengthMin: 0, MaskLengthMax: 32}
+}
+
 // apiPrefix is p as a GoBGP exact-match prefix-set entry.
 func apiPrefix(p netip.Prefix) *api.Prefix {
 	return &api.Prefix{IpPrefix: p.String(), MaskLengthMin: uint32(p.Bits()), MaskLengthMax: uint32(p.Bits())}
