@@ -37,7 +37,13 @@ func (s *Server) fastForward(c *call) (any, error) {
 	if err != nil || d <= 0 {
 		return nil, errorf(http.StatusBadRequest, CodeAdminBadDuration, "duration %q is not a positive Go duration such as \"5h\"", *req.Duration)
 	}
+	s.mu.Lock() // one writer of the offset at a time
 	s.clock.FastForward(d)
+	err = persistClockOffset(c.r.Context(), s.store, s.clock)
+	s.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
 	s.log.Info("clock fast-forwarded", "by_seconds", d.Seconds(), "offset_seconds", s.clock.Offset().Seconds())
 	return s.clockView(), nil
 }

@@ -94,6 +94,17 @@ func TestEveryRuleHasACode(t *testing.T) {
 		config.RuleDefaultBindingInUse, config.RuleDefaultBindingAdvertised, config.RuleBGPPrefixOutside,
 		config.RuleBGPPrefixDuplicate, config.RuleAdvertiseNoDefault, config.RuleOnDemandLocked, config.RuleBGPNotReady,
 		config.RuleToggleTooSoon, config.RuleASNPrependRange, config.RuleNoBGPPrefix,
+		config.RuleSpectrumProtocol, config.RuleSpectrumOrigin, config.RuleSpectrumOriginScheme, config.RuleSpectrumOriginRange,
+		config.RuleSpectrumOriginChoice, config.RuleSpectrumOriginPort, config.RuleSpectrumOriginDNS, config.RuleSpectrumProxyProtocol,
+		config.RuleSpectrumTCPOnly, config.RuleSpectrumTLS, config.RuleSpectrumTrafficType, config.RuleSpectrumEdgeIPs,
+		config.RuleSpectrumEdgeIPNotOwned, config.RuleSpectrumEdgeIPUnbound, config.RuleSpectrumDNS, config.RuleSpectrumDNSOutsideZone,
+		config.RuleSpectrumDNSTypeMode, config.RuleSpectrumHostnameIPs, config.RuleSpectrumPortConflict, config.RuleSpectrumPoolExhausted,
+		config.RuleZoneName, config.RuleZoneDuplicate, config.RuleDNSRecordType, config.RuleDNSRecordName, config.RuleDNSRecordContent,
+		config.RuleDNSRecordTTL, config.RuleDNSRecordProxied, config.RuleDNSRecordConflict, config.RuleDNSRecordComment,
+		config.RuleAddressMapIP, config.RuleAddressMapIPNotOwned, config.RuleAddressMapManaged, config.RuleAddressMapEnabled,
+		config.RuleAddressMapMembership, config.RuleAddressMapSNI,
+		config.RuleAccessRuleMode, config.RuleAccessRuleTarget, config.RuleAccessRuleValue, config.RuleAccessRuleDuplicate,
+		config.RuleSpectrumNameTaken, config.RuleDNSRecordSpectrum, config.RuleLOANotPDF,
 	} {
 		if _, ok := ruleCodes[r]; !ok {
 			t.Errorf("rule %q has no code", r)

@@ -1,14 +1,17 @@
 // Package api serves edgesim's Cloudflare-compatible addressing API (BYOIP
 // prefixes, validation, delegations, services, service bindings, BGP
-// prefixes and the deprecated prefix-level bgp/status) under /client/v4/
-// and, identically, at /, plus a lab-only admin API under /admin/v1/ (clock
-// fast-forward, on-demand lock, state dump).
+// prefixes, the deprecated prefix-level bgp/status, address maps), Spectrum
+// apps, zones, DNS records and IP access rules under /client/v4/ and,
+// identically, at /, plus a lab-only admin API under /admin/v1/ (clock
+// fast-forward, on-demand lock, state dump, DNS answer set).
 //
 // # Ownership
 //
 // A Server owns the control-plane state (a *config.State) in memory. It
 // loads it from a store.Store in New and is the only writer of the kinds
-// "prefixes", "delegations", "bindings" and "bgp_prefixes". Every mutation
+// "prefixes", "delegations", "bindings", "bgp_prefixes", "spectrum_apps",
+// "zones" (API-created zones; config zones are not stored), "dns_records",
+// "address_maps", "access_rules" and "loa_documents". Every mutation
 // works on copies of the objects it changes, checks the rules in
 // config/rules.go, persists every changed object in one atomic store.Apply,
 // and only then installs the copies in memory and answers. A failed Apply

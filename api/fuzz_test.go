@@ -108,3 +108,79 @@ func FuzzDecodeRequest(f *testing.F) {
 		}
 	})
 }
+
+// serveFuzz sends body to path as account A.
+func serveFuzz(h http.Handler, method, path string, body []byte) *httptest.ResponseRecorder {
+	r := httptest.NewRequest(method, path, bytes.NewReader(body))
+	r.Header.Set("Content-Type", "application/json")
+	r.Header.Set("X-Auth-Email", emailA)
+	r.Header.Set("X-Auth-Key", keyA)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w
+}
+
+// checkFuzzEnvelope: no 500, JSON content type, an envelope whose success
+// matches the status, and error envelopes with a code and x-should-retry.
+func checkFuzzEnvelope(t *testing.T, method, path string, body []byte, code int, h http.Header, out []byte) {
+	t.Helper()
+	if code >= 500 {
+		t.Fatalf("%s %s %q = %d: %s", method, path, body, code, out)
+	}
+	if ct := h.Get("Content-Type"); ct != "application/json" {
+		t.Fatalf("content type %q", ct)
+	}
+	var env envelope
+	if err := json.Unmarshal(out, &env); err != nil {
+		t.Fatalf("body is not an envelope: %v: %s", err, out)
+	}
+	if env.Success != (code == http.StatusOK) || (code != http.StatusOK) != (len(env.Errors) == 1) {
+		t.Fatalf("envelope does not match status %d: %s", code, out)
+	}
+	if code != http.StatusOK && (env.Errors[0].Code < 1000 || h.Get("X-Should-Retry") != "false") {
+		t.Fatalf("error envelope: %s %v", out, h)
+	}
+}
+
+// FuzzZoneMapRuleRequest sends random bodies to the zone, DNS record,
+// address map and access rule endpoints: never a 500, always an envelope.
+func FuzzZoneMapRuleRequest(f *testing.F) {
+	e := newEnv(f, envOpt{})
+	e.spectrumSetup()
+	var r dnsRecordView
+	e.must("POST", recPath(zoneA), rec("A", "seed", "192.0.2.1"), authA, &r)
+	var m addressMapFullView
+	e.must("POST", mapPath(acctA), nil, authA, &m)
+	var ar accessRuleView
+	e.must("POST", rulesPath("zones/"+zoneA), rule("block", "ip", "192.0.2.99"), authA, &ar)
+	endpoints := []struct{ method, path string }{
+		{"POST", "/client/v4/zones"},
+		{"POST", recPath(zoneA)},
+		{"PATCH", recPath(zoneA, r.ID)},
+		{"PUT", recPath(zoneA, r.ID)},
+		{"POST", mapPath(acctA)},
+		{"PATCH", mapPath(acctA, m.ID)},
+		{"PUT", mapPath(acctA, m.ID, "ips", "203.0.113.2")},
+		{"POST", rulesPath("zones/" + zoneA)},
+		{"PATCH", rulesPath("zones/"+zoneA, ar.ID)},
+	}
+	for i, body := range []string{
+		`{"name":"example.org","account":{"id":"258def64c72dae45f3e4c8516e2111f2"},"type":"full"}`,
+		`{"type":"A","name":"www","content":"192.0.2.10","ttl":1,"proxied":true,"comment":"c","tags":["a:b"]}`,
+		`{"proxied":false,"ttl":300}`,
+		`{"type":"CNAME","name":"@","content":"origin.example.org","ttl":1}`,
+		`{"description":"m","enabled":false,"ips":["203.0.113.1"],"memberships":[{"identifier":"9a7806061c88ada191ed06f989cc3dac","kind":"zone"}]}`,
+		`{"default_sni":"sni.example.net","enabled":true}`,
+		``,
+		`{"mode":"block","configuration":{"target":"ip_range","value":"192.0.2.0/24"},"notes":"n"}`,
+		`{"mode":"challenge"}`,
+	} {
+		f.Add(uint8(i), []byte(body))
+	}
+	h := e.srv.Handler()
+	f.Fuzz(func(t *testing.T, which uint8, body []byte) {
+		ep := endpoints[int(which)%len(endpoints)]
+		w := serveFuzz(h, ep.method, ep.path, body)
+		checkFuzzEnvelope(t, ep.method, ep.path, body, w.Code, w.Header(), w.Body.Bytes())
+	})
+}

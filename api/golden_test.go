@@ -31,7 +31,7 @@ type normalizer struct {
 }
 
 func newNormalizer() *normalizer {
-	n := &normalizer{ids: map[string]string{}, fixed: map[string]bool{acctA: true, acctB: true}}
+	n := &normalizer{ids: map[string]string{}, fixed: map[string]bool{acctA: true, acctB: true, zoneA: true, zoneB: true}}
 	for _, s := range config.Services() {
 		n.fixed[s.ID] = true
 	}

@@ -260,3 +260,16 @@ func (e *env) waitFor(cond func() bool, format string, args ...any) {
 func mustPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
 
 func stringsReader(s string) io.Reader { return strings.NewReader(s) }
+
+func netipAddr(t testing.TB, s string) netip.Addr {
+	t.Helper()
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func fmtAddrs(a, aaaa []string) string { return fmt.Sprint(a, " ", aaaa) }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

@@ -54,6 +54,25 @@ func newList[T any](items []T) list {
 	return list{items: items, n: len(items)}
 }
 
+// page is one page of a paginated list; the envelope carries info.
+type page struct {
+	items any
+	info  resultInfo
+}
+
+// rawBody is a successful answer that is not an envelope (the LOA
+// download); errors are still envelopes.
+type rawBody struct {
+	contentType string
+	data        []byte
+}
+
+// withMessages adds messages (warnings) to a successful result.
+type withMessages struct {
+	result any
+	msgs   []message
+}
+
 // access is what a route needs from a credential.
 type access int
 
@@ -94,7 +113,9 @@ func (a access) permits(c *config.Credential) bool {
 type call struct {
 	r       *http.Request
 	params  map[string]string
-	account string // the path's account_id, checked against the credential
+	account string // the path's account_id (or the zone's account), checked against the credential
+	zone    config.Zone
+	cred    *config.Credential // the authorized credential (nil on admin routes)
 }
 
 func (c *call) param(name string) string { return c.params[name] }
@@ -196,10 +217,24 @@ func (s *Server) serveHTTP(rt *router, w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if rb, ok := res.(rawBody); ok {
+		w.Header().Set("Content-Type", rb.contentType)
+		w.Header().Set("Content-Length", fmt.Sprint(len(rb.data)))
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(rb.data)
+		return
+	}
 	env := envelope{Success: true, Errors: []message{}, Messages: []message{}, Result: res}
-	if l, ok := res.(list); ok {
+	if wm, ok := res.(withMessages); ok {
+		env.Result, env.Messages, res = wm.result, wm.msgs, wm.result
+	}
+	switch l := res.(type) {
+	case list:
 		env.Result = l.items
 		env.ResultInfo = &resultInfo{Page: 1, PerPage: max(l.n, 1), Count: l.n, TotalCount: l.n, TotalPages: 1}
+	case page:
+		env.Result = l.items
+		env.ResultInfo = &l.info
 	}
 	writeEnvelope(w, http.StatusOK, env)
 }
@@ -235,6 +270,16 @@ func (s *Server) authorize(r *http.Request, c *call, a access) error {
 			return notFound("/accounts/%s", acct)
 		}
 		c.account = acct
+	}
+	c.cred = cred
+	if id, ok := c.params["zone_id"]; ok {
+		s.mu.RLock()
+		z, ok := s.zoneLocked(id)
+		s.mu.RUnlock()
+		if !ok || !slices.Contains(cred.Accounts, z.AccountID) {
+			return notFound("zone %s", id)
+		}
+		c.zone, c.account = z, z.AccountID
 	}
 	if !a.permits(cred) {
 		return errorf(http.StatusForbidden, CodeForbidden, "Unauthorized to access requested resource")

@@ -33,6 +33,45 @@ func (s *Server) routes() http.Handler {
 	api("PATCH", one+"/bgp/prefixes/{bgp_prefix_id}", accessBGP, s.editBGPPrefix)
 	api("GET", one+"/bgp/status", accessRead, s.getBGPStatus)
 	api("PATCH", one+"/bgp/status", accessBGP, s.editBGPStatus)
+	const apps = "zones/{zone_id}/spectrum/apps"
+	api("POST", apps, accessWrite, s.createSpectrumApp)
+	api("GET", apps, accessRead, s.listSpectrumApps)
+	api("GET", apps+"/{app_id}", accessRead, s.getSpectrumApp)
+	api("PUT", apps+"/{app_id}", accessWrite, s.updateSpectrumApp)
+	api("DELETE", apps+"/{app_id}", accessWrite, s.deleteSpectrumApp)
+	api("POST", pre+"loa_documents", accessWrite, s.createLOA)
+	api("GET", pre+"loa_documents/{loa_document_id}/download", accessRead, s.downloadLOA)
+	const maps = pre + "address_maps"
+	const amap = maps + "/{address_map_id}"
+	api("POST", maps, accessWrite, s.createAddressMap)
+	api("GET", maps, accessRead, s.listAddressMaps)
+	api("GET", amap, accessRead, s.getAddressMap)
+	api("PATCH", amap, accessWrite, s.editAddressMap)
+	api("DELETE", amap, accessWrite, s.deleteAddressMap)
+	api("PUT", amap+"/ips/{ip_address}", accessWrite, s.putMapIP)
+	api("DELETE", amap+"/ips/{ip_address}", accessWrite, s.deleteMapIP)
+	api("PUT", amap+"/zones/{member_zone_id}", accessWrite, s.putMember(config.MemberZone, "member_zone_id"))
+	api("DELETE", amap+"/zones/{member_zone_id}", accessWrite, s.deleteMember(config.MemberZone, "member_zone_id"))
+	api("PUT", amap+"/accounts/{member_account_id}", accessWrite, s.putMember(config.MemberAccount, "member_account_id"))
+	api("DELETE", amap+"/accounts/{member_account_id}", accessWrite, s.deleteMember(config.MemberAccount, "member_account_id"))
+	for _, base := range []string{"accounts/{account_id}", "zones/{zone_id}"} {
+		rules := base + "/firewall/access_rules/rules"
+		api("POST", rules, accessWrite, s.createAccessRule)
+		api("GET", rules, accessRead, s.listAccessRules)
+		api("GET", rules+"/{rule_id}", accessRead, s.getAccessRule)
+		api("PATCH", rules+"/{rule_id}", accessWrite, s.editAccessRule)
+		api("DELETE", rules+"/{rule_id}", accessWrite, s.deleteAccessRule)
+	}
+	api("POST", "zones", accessWrite, s.createZone)
+	api("GET", "zones", accessRead, s.listZones)
+	api("GET", "zones/{zone_id}", accessRead, s.getZone)
+	const recs = "zones/{zone_id}/dns_records"
+	api("POST", recs, accessWrite, s.createDNSRecord)
+	api("GET", recs, accessRead, s.listDNSRecords)
+	api("GET", recs+"/{dns_record_id}", accessRead, s.getDNSRecord)
+	api("PUT", recs+"/{dns_record_id}", accessWrite, s.changeDNSRecord(true))
+	api("PATCH", recs+"/{dns_record_id}", accessWrite, s.changeDNSRecord(false))
+	api("DELETE", recs+"/{dns_record_id}", accessWrite, s.deleteDNSRecord)
 
 	admin := func(method, pattern string, h handlerFunc) { rt.add(&rt.admin, method, pattern, accessNone, h) }
 	admin("GET", "clock", s.getClock)
@@ -40,6 +79,7 @@ func (s *Server) routes() http.Handler {
 	admin("POST", "prefixes/{prefix_id}/lock", s.lockPrefix(true))
 	admin("POST", "prefixes/{prefix_id}/unlock", s.lockPrefix(false))
 	admin("GET", "state", s.getState)
+	admin("GET", "dns", s.getDNS)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.serveHTTP(rt, w, r) })
 }
 

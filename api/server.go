@@ -22,6 +22,9 @@ const (
 	KindDelegations = "delegations"
 	KindBindings    = "bindings"
 	KindBGPPrefixes = "bgp_prefixes"
+	KindSpectrum    = "spectrum_apps"
+	KindZones       = "zones"
+	KindDNSRecords  = "dns_records"
 )
 
 // Options configure a Server. Daemon and Store are required.
@@ -93,6 +96,9 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	if s.clock == nil {
 		s.clock = clock.New(nil)
 	}
+	if err := restoreClockOffset(ctx, s.store, s.clock); err != nil {
+		return nil, err
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -151,6 +157,12 @@ func loadState(ctx context.Context, st store.Store) (*config.State, error) {
 		loadKind(all[KindDelegations], KindDelegations, state.Delegations),
 		loadKind(all[KindBindings], KindBindings, state.Bindings),
 		loadKind(all[KindBGPPrefixes], KindBGPPrefixes, state.BGPPrefixes),
+		loadKind(all[KindSpectrum], KindSpectrum, state.SpectrumApps),
+		loadKind(all[KindZones], KindZones, state.Zones),
+		loadKind(all[KindDNSRecords], KindDNSRecords, state.DNSRecords),
+		loadKind(all[KindAddressMaps], KindAddressMaps, state.AddressMaps),
+		loadKind(all[KindAccessRules], KindAccessRules, state.AccessRules),
+		loadKind(all[KindLOADocuments], KindLOADocuments, state.LOADocuments),
 	); err != nil {
 		return nil, err
 	}
@@ -166,11 +178,14 @@ type change struct {
 	obj      any
 }
 
-func putPrefix(p *config.Prefix) change         { return change{KindPrefixes, p.ID, p} }
-func putDelegation(d *config.Delegation) change { return change{KindDelegations, d.ID, d} }
-func putBinding(b *config.Binding) change       { return change{KindBindings, b.ID, b} }
-func putBGPPrefix(b *config.BGPPrefix) change   { return change{KindBGPPrefixes, b.ID, b} }
-func del(kind, id string) change                { return change{kind: kind, id: id} }
+func putPrefix(p *config.Prefix) change           { return change{KindPrefixes, p.ID, p} }
+func putDelegation(d *config.Delegation) change   { return change{KindDelegations, d.ID, d} }
+func putBinding(b *config.Binding) change         { return change{KindBindings, b.ID, b} }
+func putBGPPrefix(b *config.BGPPrefix) change     { return change{KindBGPPrefixes, b.ID, b} }
+func putSpectrumApp(a *config.SpectrumApp) change { return change{KindSpectrum, a.ID, a} }
+func putZone(z *config.Zone) change               { return change{KindZones, z.ID, z} }
+func putDNSRecord(r *config.DNSRecord) change     { return change{KindDNSRecords, r.ID, r} }
+func del(kind, id string) change                  { return change{kind: kind, id: id} }
 
 // commitLocked persists changes in one atomic store.Apply and, only when that
 // succeeded, installs them in memory. The caller holds s.mu for writing and
@@ -201,6 +216,18 @@ func (s *Server) commitLocked(ctx context.Context, changes ...change) error {
 			s.state.Bindings[c.id] = o
 		case *config.BGPPrefix:
 			s.state.BGPPrefixes[c.id] = o
+		case *config.SpectrumApp:
+			s.state.SpectrumApps[c.id] = o
+		case *config.Zone:
+			s.state.Zones[c.id] = o
+		case *config.DNSRecord:
+			s.state.DNSRecords[c.id] = o
+		case *config.AddressMap:
+			s.state.AddressMaps[c.id] = o
+		case *config.AccessRule:
+			s.state.AccessRules[c.id] = o
+		case *config.LOADocument:
+			s.state.LOADocuments[c.id] = o
 		case nil:
 			switch c.kind {
 			case KindPrefixes:
@@ -211,6 +238,18 @@ func (s *Server) commitLocked(ctx context.Context, changes ...change) error {
 				delete(s.state.Bindings, c.id)
 			case KindBGPPrefixes:
 				delete(s.state.BGPPrefixes, c.id)
+			case KindSpectrum:
+				delete(s.state.SpectrumApps, c.id)
+			case KindZones:
+				delete(s.state.Zones, c.id)
+			case KindDNSRecords:
+				delete(s.state.DNSRecords, c.id)
+			case KindAddressMaps:
+				delete(s.state.AddressMaps, c.id)
+			case KindAccessRules:
+				delete(s.state.AccessRules, c.id)
+			case KindLOADocuments:
+				delete(s.state.LOADocuments, c.id)
 			}
 		}
 	}

@@ -39,6 +39,44 @@ type Daemon struct {
 	Credentials []Credential `yaml:"credentials"`
 	Validation  Sources      `yaml:"validation"`
 	Timing      Timing       `yaml:"timing"`
+	BGP         BGP          `yaml:"bgp"`
+	// AnycastPool holds the edge's own anycast prefixes: dynamic Spectrum
+	// apps get their addresses from it, and DNS answers proxied hostnames
+	// without an address map with it. Canonical prefixes that do not
+	// overlap; empty means dynamic apps cannot be created.
+	AnycastPool []string `yaml:"anycast_pool"`
+	// Rules switches optional strictness of the API's rules.
+	Rules RulesConfig `yaml:"rules"`
+}
+
+// RulesConfig switches the rules where the product docs disagree.
+type RulesConfig struct {
+	// SpectrumStrict requires, for Spectrum apps, an active Spectrum binding
+	// covering every static edge IP (otherwise only a warning), ADDRESS dns
+	// with static edge IPs and CNAME dns with dynamic ones. Default false.
+	SpectrumStrict bool `yaml:"spectrum_strict"`
+}
+
+// Pool returns the parsed anycast pool; Validate rejects configs whose pool
+// does not parse, so invalid entries are skipped here.
+func (d *Daemon) Pool() []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range d.AnycastPool {
+		if p, err := ParseCIDR(s); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// ZoneByID returns the configured zone with the given ID.
+func (d *Daemon) ZoneByID(id string) (Zone, bool) {
+	for _, z := range d.Zones {
+		if z.ID == id {
+			return z, true
+		}
+	}
+	return Zone{}, false
 }
 
 // Listen holds listen addresses.
@@ -59,13 +97,21 @@ type StateConfig struct {
 type Account struct {
 	ID   string `yaml:"id"`
 	Name string `yaml:"name"`
+	// BYOIPOnlyMap, when set, seeds the immutable account-wide address map
+	// of an account that may proxy only through BYOIP: enabled, an account
+	// membership for this account, these IPs, can_delete and
+	// can_modify_ips false. See Daemon.ManagedAddressMaps.
+	BYOIPOnlyMap []string `yaml:"byoip_only_map,omitempty"`
 }
 
 // Zone is a DNS zone owned by one account.
 type Zone struct {
-	ID        string `yaml:"id"`
-	Name      string `yaml:"name"`
-	AccountID string `yaml:"account_id"`
+	ID        string `yaml:"id" json:"id"`
+	Name      string `yaml:"name" json:"name"`
+	AccountID string `yaml:"account_id" json:"account_id"`
+	// CreatedOn is set for zones created through the API (persisted as
+	// store kind "zones"); config-seeded zones have none.
+	CreatedOn time.Time `yaml:"-" json:"created_on,omitzero"`
 }
 
 // Credential is either a global API key (Email+Key) or an API token
@@ -105,6 +151,9 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	*d = Duration(v)
 	return nil
 }
+
+// Std returns d as a time.Duration.
+func (d Duration) Std() time.Duration { return time.Duration(d) }
 
 // MarshalYAML implements yaml.Marshaler.
 func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
@@ -245,6 +294,13 @@ func (d *Daemon) Validate() error {
 		}
 		accounts[a.ID] = true
 	}
+	for i, a := range d.Accounts {
+		for j, ip := range a.BYOIPOnlyMap {
+			if addr, err := netip.ParseAddr(ip); err != nil || addr.Zone() != "" || addr.Is4In6() {
+				bad(fmt.Sprintf("accounts[%d].byoip_only_map[%d]", i, j), "not an IP address: %q", ip)
+			}
+		}
+	}
 	zones := map[string]bool{}
 	zoneNames := map[string]bool{}
 	for i, z := range d.Zones {
@@ -315,6 +371,20 @@ func (d *Daemon) Validate() error {
 			bad(addr.path, "not an IP:port: %q", addr.v)
 		}
 	}
+	var pool []netip.Prefix
+	for i, s := range d.AnycastPool {
+		p, err := ParseCIDR(s)
+		if err != nil {
+			bad(fmt.Sprintf("anycast_pool[%d]", i), "%v", err)
+			continue
+		}
+		for _, o := range pool {
+			if o.Overlaps(p) {
+				bad(fmt.Sprintf("anycast_pool[%d]", i), "%s overlaps %s", p, o)
+			}
+		}
+		pool = append(pool, p)
+	}
 	t := d.Timing
 	if t.TimeFactor != nil && (*t.TimeFactor < 0 || *t.TimeFactor > 1000) {
 		bad("timing.time_factor", "must be between 0 and 1000, got %v", *t.TimeFactor)
@@ -331,6 +401,7 @@ func (d *Daemon) Validate() error {
 			bad(f.path, "must not be negative")
 		}
 	}
+	d.BGP.validate(bad)
 	return errors.Join(errs...)
 }
 

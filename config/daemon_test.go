@@ -82,6 +82,25 @@ timing: {time_factor: -1, withdraw: -5m}
 			"validation.rtr", "timing.time_factor", "timing.withdraw",
 		}},
 		{name: "no validation source", in: "version: 1\n", paths: []string{"validation"}},
+		{name: "bgp", in: `
+version: 1
+validation: {auto_valid: true}
+bgp:
+  router_id: 2001:db8::1
+  listen_port: 70000
+  next_hop4: "2001:db8::1"
+  communities: ["13335:70000", "x"]
+  large_communities: ["1:2"]
+  peers:
+    - {address: 192.0.2.2}
+    - {address: 192.0.2.2, peer_as: 65001, hold_time: 2s}
+    - {address: nope, peer_as: 65001, hold_time: 9s, keepalive: 9s}
+`, paths: []string{
+			"bgp.router_id", "bgp.listen_port", "bgp.next_hop4",
+			"bgp.communities[0]", "bgp.communities[1]", "bgp.large_communities[0]",
+			"bgp.peers[0].peer_as", "bgp.peers[1].address", "bgp.peers[1].hold_time",
+			"bgp.peers[2].address", "bgp.peers[2].keepalive",
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -2,6 +2,7 @@ package config
 
 import (
 	"net/netip"
+	"slices"
 	"time"
 )
 
@@ -170,6 +171,20 @@ type State struct {
 	Delegations map[string]*Delegation `json:"delegations"`
 	Bindings    map[string]*Binding    `json:"bindings"`
 	BGPPrefixes map[string]*BGPPrefix  `json:"bgp_prefixes"`
+	// SpectrumApps are keyed by app ID.
+	SpectrumApps map[string]*SpectrumApp `json:"spectrum_apps"`
+	// Zones created through the API, keyed by zone ID (the config's zones
+	// are not part of the State).
+	Zones map[string]*Zone `json:"zones"`
+	// DNSRecords are keyed by record ID.
+	DNSRecords map[string]*DNSRecord `json:"dns_records"`
+	// AddressMaps are keyed by map ID (managed maps seeded from the config
+	// are not part of the State).
+	AddressMaps map[string]*AddressMap `json:"address_maps"`
+	// AccessRules are the IP access rules of zones and accounts, by ID.
+	AccessRules map[string]*AccessRule `json:"access_rules"`
+	// LOADocuments are uploaded letters of authorization, by ID.
+	LOADocuments map[string]*LOADocument `json:"loa_documents"`
 }
 
 // NewState returns an empty State.
@@ -179,11 +194,19 @@ func NewState() *State {
 		Delegations: map[string]*Delegation{},
 		Bindings:    map[string]*Binding{},
 		BGPPrefixes: map[string]*BGPPrefix{},
+
+		SpectrumApps: map[string]*SpectrumApp{},
+		Zones:        map[string]*Zone{},
+		DNSRecords:   map[string]*DNSRecord{},
+		AddressMaps:  map[string]*AddressMap{},
+		AccessRules:  map[string]*AccessRule{},
+
+		LOADocuments: map[string]*LOADocument{},
 	}
 }
 
-// Clone returns a deep copy of st. The objects hold no pointers or slices, so
-// copying each struct is enough.
+// Clone returns a deep copy of st. Most objects hold no pointers or slices,
+// so copying each struct is enough; Spectrum apps have their own Clone.
 func (st *State) Clone() *State {
 	c := NewState()
 	for id, p := range st.Prefixes {
@@ -201,6 +224,30 @@ func (st *State) Clone() *State {
 	for id, b := range st.BGPPrefixes {
 		v := *b
 		c.BGPPrefixes[id] = &v
+	}
+	for id, a := range st.SpectrumApps {
+		c.SpectrumApps[id] = a.Clone()
+	}
+	for id, z := range st.Zones {
+		v := *z
+		c.Zones[id] = &v
+	}
+	for id, r := range st.DNSRecords {
+		v := *r
+		v.Tags = slices.Clone(r.Tags)
+		c.DNSRecords[id] = &v
+	}
+	for id, m := range st.AddressMaps {
+		c.AddressMaps[id] = m.Clone()
+	}
+	for id, r := range st.AccessRules {
+		v := *r
+		c.AccessRules[id] = &v
+	}
+	for id, d := range st.LOADocuments {
+		v := *d
+		v.Content = slices.Clone(d.Content)
+		c.LOADocuments[id] = &v
 	}
 	return c
 }

@@ -405,5 +405,55 @@ func (st *State) Check() error {
 	for id, b := range st.BGPPrefixes {
 		child("bgp prefix", id, b.ID, b.PrefixID, b.AccountID, b.CIDR)
 	}
+	for id, a := range st.SpectrumApps {
+		if a.ID != id || !IsID(id) {
+			bad("spectrum app %q: id %q does not match its key", id, a.ID)
+		}
+		if !IsID(a.ZoneID) || !IsID(a.AccountID) {
+			bad("spectrum app %q: invalid zone %q or account %q", id, a.ZoneID, a.AccountID)
+		}
+		if err := CheckSpectrumFields(a.Clone()); err != nil {
+			bad("spectrum app %q: %w", id, err)
+		}
+		if a.EdgeIPs.Type == EdgeIPsDynamic && len(a.EdgeIPs.IPs) == 0 {
+			bad("spectrum app %q: dynamic app without allocated edge ips", id)
+		}
+	}
+	for id, z := range st.Zones {
+		if z.ID != id || !IsID(id) || !IsID(z.AccountID) || !validHostname(z.Name) {
+			bad("zone %q: invalid id, account or name (%q, %q, %q)", id, z.ID, z.AccountID, z.Name)
+		}
+	}
+	for id, r := range st.DNSRecords {
+		if r.ID != id || !IsID(id) || !IsID(r.ZoneID) {
+			bad("dns record %q: invalid id %q or zone %q", id, r.ID, r.ZoneID)
+		}
+		if err := CheckDNSRecordFields(&DNSRecord{Type: r.Type, Name: r.Name, Content: r.Content, TTL: r.TTL, Proxied: r.Proxied, Comment: r.Comment}); err != nil {
+			bad("dns record %q: %w", id, err)
+		}
+	}
+	for id, m := range st.AddressMaps {
+		if m.ID != id || !IsID(id) || !IsID(m.AccountID) {
+			bad("address map %q: invalid id %q or account %q", id, m.ID, m.AccountID)
+		}
+		for _, ip := range m.IPs {
+			if !ip.IP.IsValid() {
+				bad("address map %q: invalid ip", id)
+			}
+		}
+	}
+	for id, r := range st.AccessRules {
+		if r.ID != id || !IsID(id) || (r.Scope != ScopeZone && r.Scope != ScopeAccount) {
+			bad("access rule %q: invalid id %q or scope %q", id, r.ID, r.Scope)
+		}
+		if p, _, err := ParseAccessTarget(r.Mode, r.Target, r.Value); err != nil || p != r.Prefix {
+			bad("access rule %q: invalid mode, target or value (%v)", id, err)
+		}
+	}
+	for id, d := range st.LOADocuments {
+		if d.ID != id || !IsID(id) || CheckLOA(d.Content) != nil || d.SizeBytes != int64(len(d.Content)) {
+			bad("loa document %q: invalid id %q, content or size", id, d.ID)
+		}
+	}
 	return errors.Join(errs...)
 }
