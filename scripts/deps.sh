@@ -7,6 +7,8 @@ set -euo pipefail
 declare -A pkgs=(
 	[stayrtr]=stayrtr          # registry: RTR cache for RPKI validation tests
 	[dig]=bind9-dnsutils       # README walkthrough checks
+	[jq]=jq                    # README walkthrough (TestREADMEWalkthrough runs it)
+	[curl]=curl                # README walkthrough
 	[knotd]=knot               # dnsmap: TestCompareKnot and bench/dns.sh reference server (/usr/sbin)
 	[kdig]=knot-dnsutils       # dnsmap: manual checks against knotd
 	[dnsperf]=dnsperf          # bench/dns.sh load driver

@@ -20,17 +20,21 @@ fi
 cat <<MSG
 edgesim: starting edged on http://$api/client/v4/ (state in var/edgesim.db; Ctrl-C stops it)
 
-Try, in another terminal (the demo accounts and credentials are in
-'bin/edged -print-demo-config'; the README walks the whole onboarding):
+Try, in another terminal (the README walks the whole onboarding with curl;
+'bin/edged -print-demo-config' shows the demo accounts and credentials):
 
   A=258def64c72dae45f3e4c8516e2111f2
   H=(-H 'X-Auth-Email: owner@example.net' -H 'X-Auth-Key: 144c9defac04969c7bfad8efaa8ea194')
   curl -s "\${H[@]}" http://$api/client/v4/accounts/\$A/addressing/services
   curl -s "\${H[@]}" http://$api/client/v4/accounts/\$A/addressing/prefixes \\
        -d '{"cidr":"203.0.113.0/24","asn":13335,"delegate_loa_creation":true}'
+  bin/edgectl status
+  bin/edgectl lookup 203.0.113.18
+  bin/edgectl fast-forward 5h
 
+The BGP speaker runs when the config lists bgp.peers (the demo has none).
 Not started yet: the network lab (FRR peer, client and origin namespaces),
-the BGP speaker, the Spectrum proxy and DNS; they arrive with issues 5-8.
+the Spectrum proxy and DNS in the data path (issues 6-8).
 
 MSG
 exec bin/edged "${args[@]}"
