@@ -1,11 +1,9 @@
 package api
 
 import (
-	"encoding/json"
-	"os/exec"
-	"slices"
-	"strings"
 	"testing"
+
+	"github.com/edgesim/edgesim/internal/deptest"
 )
 
 // badDeps are packages api must never depend on, even indirectly, with the reason.
@@ -31,24 +29,5 @@ var badImports = map[string]string{
 // TestDeps fails when api (not its tests) depends on the data plane.
 func TestDeps(t *testing.T) {
 	t.Parallel()
-	out, err := exec.Command("go", "list", "-json", ".").Output()
-	if err != nil {
-		t.Skipf("go list unavailable: %v", err)
-	}
-	var pkg struct{ Imports, Deps []string }
-	if err := json.Unmarshal(out, &pkg); err != nil {
-		t.Fatal(err)
-	}
-	for _, dep := range pkg.Deps {
-		for bad, why := range badDeps {
-			if dep == bad || strings.HasPrefix(dep, bad+"/") {
-				t.Errorf("api depends on %s: %s", dep, why)
-			}
-		}
-	}
-	for bad, why := range badImports {
-		if slices.ContainsFunc(pkg.Imports, func(imp string) bool { return imp == bad || strings.HasPrefix(imp, bad+"/") }) {
-			t.Errorf("api imports %s: %s", bad, why)
-		}
-	}
+	deptest.DepChecker{BadDeps: badDeps, BadImports: badImports}.Check(t)
 }

@@ -1,47 +1,30 @@
 package bgp
 
 import (
-	"encoding/json"
 	"go/ast"
 	"go/parser"
 	"go/token"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/edgesim/edgesim/internal/deptest"
 )
 
-// TestDeps fails if bgp (or anything it imports) depends on a package the
-// data plane must not use (deptest style).
+// TestDeps fails if bgp (or anything it imports) depends on a package the data plane must not use.
 func TestDeps(t *testing.T) {
-	out, err := exec.Command("go", "list", "-json", ".").Output()
-	if err != nil {
-		t.Skipf("go list unavailable: %v", err)
-	}
-	var pkg struct{ Deps, Imports []string }
-	if err := json.Unmarshal(out, &pkg); err != nil {
-		t.Fatal(err)
-	}
-	bad := map[string]string{
-		"github.com/edgesim/edgesim/api":   "data plane must not import the control-plane API",
-		"github.com/edgesim/edgesim/store": "data plane must not import the store",
-		"github.com/edgesim/edgesim/node":  "the node reconciler drives bgp, not the reverse",
-		"testing":                          "do not use testing package in production code",
-	}
-	// GoBGP itself links grpc and with it net/http; bgp must not use it.
-	for _, d := range pkg.Imports {
-		if d == "net/http" || strings.HasPrefix(d, "net/http/") {
-			t.Errorf("bgp imports %s: no HTTP server code in the speaker", d)
-		}
-	}
-	for _, d := range pkg.Deps {
-		for b, why := range bad {
-			if d == b || strings.HasPrefix(d, b+"/") {
-				t.Errorf("bgp depends on %s: %s", d, why)
-			}
-		}
-	}
+	t.Parallel()
+	deptest.DepChecker{
+		BadDeps: map[string]string{
+			"github.com/edgesim/edgesim/api":   "data plane must not import the control-plane API",
+			"github.com/edgesim/edgesim/store": "data plane must not import the store",
+			"github.com/edgesim/edgesim/node":  "the node reconciler drives bgp, not the reverse",
+			"testing":                          "do not use testing package in production code",
+		},
+		// GoBGP itself links grpc and with it net/http; bgp must not use it.
+		BadImports: map[string]string{"net/http": "no HTTP server code in the speaker"},
+	}.Check(t)
 }
 
 // TestNoGoBGPInAPI fails if an exported identifier of bgp mentions a type
