@@ -84,6 +84,9 @@ type Listen struct {
 	// API is the HTTP address of the Cloudflare-compatible API and, under
 	// /admin/, the admin endpoints. Default 127.0.0.1:8080.
 	API string `yaml:"api"`
+	// DNS is the UDP and TCP address of the authoritative DNS responder
+	// (the same IP:port for both). Empty: DNS is off.
+	DNS string `yaml:"dns"`
 }
 
 // StateConfig says where the control-plane state lives.
@@ -282,6 +285,11 @@ func (d *Daemon) Validate() error {
 	}
 	if _, err := netip.ParseAddrPort(d.Listen.API); err != nil {
 		bad("listen.api", "not an IP:port: %q", d.Listen.API)
+	}
+	if d.Listen.DNS != "" {
+		if _, err := netip.ParseAddrPort(d.Listen.DNS); err != nil {
+			bad("listen.dns", "not an IP:port: %q", d.Listen.DNS)
+		}
 	}
 	accounts := map[string]bool{}
 	for i, a := range d.Accounts {

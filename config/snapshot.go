@@ -71,6 +71,7 @@ type Snapshot struct {
 	dns       []DNSAnswer    // sorted by name; see DNSAnswers
 	dnsIdx    map[string]int // name -> index into dns
 	access    accessTables   // IP access rules per zone and account; see Access
+	zones     []Zone         // the State's zones (created through the API), sorted by name
 }
 
 // Compile builds the Snapshot of st at time now. It fails only when the
@@ -146,6 +147,10 @@ func CompileWith(st *State, now time.Time, o CompileOptions) (*Snapshot, error) 
 	if s.access, err = buildAccessTables(st); err != nil {
 		return nil, err
 	}
+	for _, z := range st.Zones {
+		s.zones = append(s.zones, *z)
+	}
+	slices.SortFunc(s.zones, func(x, y Zone) int { return cmp.Or(cmp.Compare(x.Name, y.Name), cmp.Compare(x.ID, y.ID)) })
 	s.BuildTime = time.Since(start)
 	return s, nil
 }
@@ -184,6 +189,16 @@ func (s *Snapshot) Announcements() []Announcement {
 		return nil
 	}
 	return slices.Clone(s.anns)
+}
+
+// Zones returns the zones of the compiled State, sorted by name: those
+// created through the API. The config's zones (Daemon.Zones) are not part
+// of the State; callers that need every zone add them.
+func (s *Snapshot) Zones() []Zone {
+	if s == nil {
+		return nil
+	}
+	return slices.Clone(s.zones)
 }
 
 // Holder publishes Snapshots to data-plane readers. Load never returns nil:

@@ -77,6 +77,22 @@ func Run(ctx context.Context, opts Options) (err error) {
 	}
 	defer srv.Close()
 
+	// The DNS responder binds now and serves once the first snapshot is
+	// compiled; it stops after the BGP speaker and before the store.
+	var dnsN *dnsNode
+	if d.Listen.DNS != "" {
+		if dnsN, err = listenDNS(d.Listen.DNS, d.Zones, log); err != nil {
+			return err
+		}
+		defer func() {
+			cctx, cancel := context.WithTimeout(context.Background(), drain)
+			defer cancel()
+			if cerr := dnsN.close(cctx); cerr != nil {
+				log.Error("stopping the dns server", "err", cerr)
+			}
+		}()
+	}
+
 	ln := opts.Listener
 	if ln == nil {
 		ln, err = net.Listen("tcp", d.Listen.API)
@@ -122,8 +138,15 @@ func Run(ctx context.Context, opts Options) (err error) {
 		st: st, clock: clk, holder: holder, log: log.With("component", "node"),
 		opts: config.CompileOptions{AnycastPool: d.Pool(), ManagedAddressMaps: d.ManagedAddressMaps()},
 	}
-	if ann != nil {
-		rec.published = ann.publish
+	if ann != nil || dnsN != nil {
+		rec.published = func(s *config.Snapshot) {
+			if ann != nil {
+				ann.publish(s)
+			}
+			if dnsN != nil {
+				dnsN.publish(s)
+			}
+		}
 	}
 	rctx, stopRec := context.WithCancel(ctx)
 	firstDone := make(chan struct{})
@@ -137,6 +160,12 @@ func Run(ctx context.Context, opts Options) (err error) {
 	case <-firstDone:
 	case <-ctx.Done():
 		return nil
+	}
+
+	var dnsErr <-chan error // nil (never ready) without DNS
+	if dnsN != nil {
+		dnsN.start(holder.Load())
+		dnsErr = dnsN.errs
 	}
 
 	hs := &http.Server{
@@ -154,12 +183,19 @@ func Run(ctx context.Context, opts Options) (err error) {
 	select {
 	case err := <-serveErr:
 		return fmt.Errorf("serving the api: %w", err)
+	case err := <-dnsErr:
+		return err
 	case <-ctx.Done():
 	}
 	log.Info("shutting down", "drain_timeout", drain.Seconds())
 	closeSpeaker()
 	sctx, cancel := context.WithTimeout(context.Background(), drain)
 	defer cancel()
+	if dnsN != nil {
+		if err := dnsN.close(sctx); err != nil {
+			log.Error("stopping the dns server", "err", err)
+		}
+	}
 	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("stopping the api: %w", err)
 	}
