@@ -31,10 +31,11 @@ Try, in another terminal (the README walks the whole onboarding with curl;
   bin/edgectl status
   bin/edgectl lookup 203.0.113.18
   bin/edgectl fast-forward 5h
+  dig @127.0.0.1 -p 8053 example.com SOA
 
 The BGP speaker runs when the config lists bgp.peers (the demo has none).
-Not started yet: the network lab (FRR peer, client and origin namespaces),
-the Spectrum proxy and DNS in the data path (issues 6-8).
+Not started yet: the network lab (FRR peer, client and origin namespaces)
+and the Spectrum proxy in the data path (issues 6 and 8).
 
 MSG
 exec bin/edged "${args[@]}"

@@ -19,9 +19,11 @@ import (
 const usage = `usage: edged [flags]
        edged -check CONFIG
 
-edged runs an edgesim edge: the Cloudflare-compatible addressing API under
-http://LISTEN/client/v4/ (and /admin/v1/ for lab controls) on a state file
-that survives restarts. Without -config it runs the embedded demo config
+edged runs an edgesim edge: the Cloudflare-compatible addressing and Spectrum
+API under http://LISTEN/client/v4/ (and /admin/v1/ for lab controls) on a
+state file that survives restarts, an authoritative DNS responder for the
+zones it knows (listen.dns), and, when bgp.peers are configured, a BGP
+speaker announcing the advertised prefixes. Without -config it runs the embedded demo config
 (two accounts, a zone each, lab timing) and writes the demo registry files
 (var/demo/irr.rpsl, var/demo/roas.json) when they are missing.
 
@@ -38,6 +40,7 @@ func run() int {
 	cfgPath := fs.String("config", "", "YAML config `file` (default: the embedded demo config)")
 	check := fs.String("check", "", "validate the config `file`, print every problem, and exit")
 	listen := fs.String("listen", "", "override listen.api (`ip:port`)")
+	dnsAddr := fs.String("dns", "", "override listen.dns, the DNS responder (`ip:port`; \"off\" disables it)")
 	state := fs.String("state", "", "override state.path (`file`)")
 	level := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
 	printDemo := fs.Bool("print-demo-config", false, "print the embedded demo config and exit")
@@ -89,6 +92,13 @@ func run() int {
 	}
 	if *listen != "" {
 		d.Listen.API = *listen
+	}
+	switch *dnsAddr {
+	case "":
+	case "off":
+		d.Listen.DNS = ""
+	default:
+		d.Listen.DNS = *dnsAddr
 	}
 	if *state != "" {
 		d.State.Path = *state

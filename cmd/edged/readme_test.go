@@ -75,7 +75,7 @@ func TestREADMEWalkthrough(t *testing.T) {
 	if testing.Short() {
 		t.Skip("skipping: builds and runs the daemon")
 	}
-	for _, bin := range []string{"curl", "jq", "bash", "sed"} {
+	for _, bin := range []string{"curl", "jq", "bash", "sed", "dig"} {
 		netnstest.RequireBinary(t, bin)
 	}
 	cmds, outs := readmeBlocks(t)
@@ -91,8 +91,9 @@ func TestREADMEWalkthrough(t *testing.T) {
 		}
 	}
 	addr := freePort(t)
+	dnsAddr := freePort(t) // TCP-free; UDP on the same port is free in practice on loopback
 	start := func() *exec.Cmd {
-		cmd := exec.Command(filepath.Join(binDir, "edged"), "-listen", addr, "-log-level", "warn")
+		cmd := exec.Command(filepath.Join(binDir, "edged"), "-listen", addr, "-dns", dnsAddr, "-log-level", "warn")
 		cmd.Dir = dir
 		cmd.Stderr = os.Stderr
 		if err := cmd.Start(); err != nil {
@@ -111,6 +112,7 @@ func TestREADMEWalkthrough(t *testing.T) {
 		script.WriteString("set -eo pipefail\n")
 		for _, b := range blocks {
 			b = strings.ReplaceAll(b, "127.0.0.1:8080", addr)
+			b = strings.ReplaceAll(b, "-p 8053", "-p "+dnsAddr[strings.LastIndex(dnsAddr, ":")+1:])
 			script.WriteString(b + "\necho " + marker + "\n")
 		}
 		cmd := exec.Command("bash", "-c", script.String())
