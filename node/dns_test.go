@@ -223,3 +223,53 @@ func TestDNSZones(t *testing.T) {
 		t.Errorf("dnsmap.Build: %v", err)
 	}
 }
+
+// TestDNSAddressMapPrecedenceOnTheWire walks the address-map precedence
+// rules through the API and checks what DNS answers for a proxied record:
+// the anycast pool with no map, an account map once enabled (a disabled map
+// is ignored), and a zone map over the account map.
+func TestDNSAddressMapPrecedenceOnTheWire(t *testing.T) {
+	t.Parallel()
+	addr := freeDNSAddr(t)
+	d := testDaemon(t, fmt.Sprintf(`listen: {dns: %q}
+anycast_pool: ["192.0.2.0/24"]
+zones: [{id: %s, name: example.net, account_id: %s}]
+`, addr, zoneNet, acctA))
+	base := startNode(t, d)
+	onboard(t, base, "203.0.113.0/24", 64496, "")
+	call(t, base, "POST", "/client/v4/zones/"+zoneNet+"/dns_records",
+		`{"type":"A","name":"www.example.net","content":"198.51.100.80","proxied":true,"ttl":1}`, nil)
+	maps := "/client/v4/accounts/" + acctA + "/addressing/address_maps"
+	want := func(step string, ips ...string) {
+		t.Helper()
+		r := waitDNS(t, addr, "www.example.net", dns.TypeA, func(r *dns.Msg) bool {
+			got := answerAddrs(r)
+			slices.Sort(got)
+			return slices.Equal(got, ips)
+		})
+		if r.Answer[0].Header().Ttl != 300 {
+			t.Errorf("%s: TTL %d, want 300", step, r.Answer[0].Header().Ttl)
+		}
+	}
+
+	// No map: the edge's pool (its first address), never the origin.
+	want("no map", "192.0.2.1")
+
+	// An account map, disabled: ignored. Enabled: it applies.
+	var acctMap struct{ ID string }
+	call(t, base, "POST", maps, fmt.Sprintf(`{"enabled":false,"ips":["203.0.113.10"],
+		"memberships":[{"identifier":%q,"kind":"account"}]}`, acctA), &acctMap)
+	want("disabled account map", "192.0.2.1")
+	call(t, base, "PATCH", maps+"/"+acctMap.ID, `{"enabled":true}`, nil)
+	want("enabled account map", "203.0.113.10")
+
+	// A zone map beats the account map.
+	var zoneMap struct{ ID string }
+	call(t, base, "POST", maps, fmt.Sprintf(`{"enabled":true,"ips":["203.0.113.20"],
+		"memberships":[{"identifier":%q,"kind":"zone"}]}`, zoneNet), &zoneMap)
+	want("zone map over account map", "203.0.113.20")
+
+	// Disabling the zone map falls back to the account map.
+	call(t, base, "PATCH", maps+"/"+zoneMap.ID, `{"enabled":false}`, nil)
+	want("zone map disabled", "203.0.113.10")
+}
