@@ -87,6 +87,10 @@ type Listen struct {
 	// DNS is the UDP and TCP address of the authoritative DNS responder
 	// (the same IP:port for both). Empty: DNS is off.
 	DNS string `yaml:"dns"`
+	// Proxy turns on the Spectrum L4 proxy: wildcard listeners on every
+	// transport and port a Spectrum app uses, serving the apps' edge IPs
+	// (which must be local, e.g. an AnyIP route). Default off.
+	Proxy bool `yaml:"proxy"`
 }
 
 // StateConfig says where the control-plane state lives.

@@ -72,6 +72,7 @@ type Snapshot struct {
 	dnsIdx    map[string]int // name -> index into dns
 	access    accessTables   // IP access rules per zone and account; see Access
 	zones     []Zone         // the State's zones (created through the API), sorted by name
+	apps      []*SpectrumApp // the State's Spectrum apps (clones), sorted by creation, then ID
 }
 
 // Compile builds the Snapshot of st at time now. It fails only when the
@@ -151,6 +152,9 @@ func CompileWith(st *State, now time.Time, o CompileOptions) (*Snapshot, error) 
 		s.zones = append(s.zones, *z)
 	}
 	slices.SortFunc(s.zones, func(x, y Zone) int { return cmp.Or(cmp.Compare(x.Name, y.Name), cmp.Compare(x.ID, y.ID)) })
+	for _, a := range sortedApps(st) {
+		s.apps = append(s.apps, a.Clone())
+	}
 	s.BuildTime = time.Since(start)
 	return s, nil
 }
@@ -199,6 +203,20 @@ func (s *Snapshot) Zones() []Zone {
 		return nil
 	}
 	return slices.Clone(s.zones)
+}
+
+// SpectrumApps returns copies of the compiled State's Spectrum apps, sorted
+// by creation time, then ID. Dynamic apps carry their allocated addresses
+// in EdgeIPs.IPs.
+func (s *Snapshot) SpectrumApps() []*SpectrumApp {
+	if s == nil {
+		return nil
+	}
+	out := make([]*SpectrumApp, len(s.apps))
+	for i, a := range s.apps {
+		out[i] = a.Clone()
+	}
+	return out
 }
 
 // Holder publishes Snapshots to data-plane readers. Load never returns nil:

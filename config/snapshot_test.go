@@ -2,6 +2,7 @@ package config
 
 import (
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 )
@@ -123,5 +124,37 @@ func TestSnapshotLookupAllocs(t *testing.T) {
 	a := netip.MustParseAddr("203.0.113.18")
 	if n := testing.AllocsPerRun(100, func() { s.Lookup(a) }); n != 0 {
 		t.Errorf("Snapshot.Lookup allocates %v times, want 0", n)
+	}
+}
+
+func TestSnapshotSpectrumApps(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	st := snapState(now)
+	ip := netip.MustParseAddr("203.0.113.18")
+	st.SpectrumApps["z2"] = &SpectrumApp{ID: "z2", Protocol: "tcp/22", CreatedOn: now, EdgeIPs: SpectrumEdgeIPs{Type: EdgeIPsStatic, IPs: []netip.Addr{ip}}}
+	st.SpectrumApps["a1"] = &SpectrumApp{ID: "a1", Protocol: "udp/53", CreatedOn: now.Add(time.Minute)}
+	st.SpectrumApps["b1"] = &SpectrumApp{ID: "b1", Protocol: "tcp/80", CreatedOn: now}
+	s, err := Compile(st, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	apps := s.SpectrumApps()
+	var ids []string
+	for _, a := range apps {
+		ids = append(ids, a.ID)
+	}
+	if want := []string{"b1", "z2", "a1"}; !slices.Equal(ids, want) {
+		t.Fatalf("SpectrumApps() IDs = %v, want %v (by creation, then ID)", ids, want)
+	}
+	// The snapshot holds copies: changing the State or a returned app leaves it alone.
+	st.SpectrumApps["z2"].EdgeIPs.IPs[0] = netip.MustParseAddr("192.0.2.1")
+	apps[1].EdgeIPs.IPs[0] = netip.MustParseAddr("192.0.2.2")
+	if got := s.SpectrumApps()[1].EdgeIPs.IPs; len(got) != 1 || got[0] != ip {
+		t.Errorf("after mutating the state and a returned app: edge IPs %v, want [%s]", got, ip)
+	}
+	var nilSnap *Snapshot
+	if nilSnap.SpectrumApps() != nil {
+		t.Error("nil Snapshot: SpectrumApps() != nil")
 	}
 }

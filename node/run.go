@@ -93,6 +93,22 @@ func Run(ctx context.Context, opts Options) (err error) {
 		}()
 	}
 
+	// The Spectrum proxy follows the snapshots from the first one on; it
+	// stops after the BGP speaker withdraws and before the store closes.
+	var prox *proxyNode
+	if d.Listen.Proxy {
+		if prox, err = startProxy(d.Pool(), log); err != nil {
+			return err
+		}
+		defer func() {
+			cctx, cancel := context.WithTimeout(context.Background(), drain)
+			defer cancel()
+			if cerr := prox.close(cctx); cerr != nil {
+				log.Error("stopping the proxy", "err", cerr)
+			}
+		}()
+	}
+
 	ln := opts.Listener
 	if ln == nil {
 		ln, err = net.Listen("tcp", d.Listen.API)
@@ -100,6 +116,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 			return fmt.Errorf("listening for the api on %s: %w", d.Listen.API, err)
 		}
 	}
+	defer ln.Close() // on error paths; after a clean Shutdown this is a no-op
 	// The BGP speaker announces what each snapshot says, through a mailbox
 	// so that a slow Sync never holds up the reconciler.
 	sp, peers, err := newSpeaker(ctx, d.BGP, log)
@@ -138,13 +155,16 @@ func Run(ctx context.Context, opts Options) (err error) {
 		st: st, clock: clk, holder: holder, log: log.With("component", "node"),
 		opts: config.CompileOptions{AnycastPool: d.Pool(), ManagedAddressMaps: d.ManagedAddressMaps()},
 	}
-	if ann != nil || dnsN != nil {
+	if ann != nil || dnsN != nil || prox != nil {
 		rec.published = func(s *config.Snapshot) {
 			if ann != nil {
 				ann.publish(s)
 			}
 			if dnsN != nil {
 				dnsN.publish(s)
+			}
+			if prox != nil {
+				prox.publish(s)
 			}
 		}
 	}
@@ -194,6 +214,11 @@ func Run(ctx context.Context, opts Options) (err error) {
 	if dnsN != nil {
 		if err := dnsN.close(sctx); err != nil {
 			log.Error("stopping the dns server", "err", err)
+		}
+	}
+	if prox != nil {
+		if err := prox.close(sctx); err != nil {
+			log.Error("stopping the proxy", "err", err)
 		}
 	}
 	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {

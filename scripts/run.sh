@@ -33,9 +33,9 @@ Try, in another terminal (the README walks the whole onboarding with curl;
   bin/edgectl fast-forward 5h
   dig @127.0.0.1 -p 8053 example.com SOA
 
-The BGP speaker runs when the config lists bgp.peers (the demo has none).
-Not started yet: the network lab (FRR peer, client and origin namespaces)
-and the Spectrum proxy in the data path (issues 6 and 8).
+The BGP speaker runs when the config lists bgp.peers and the Spectrum proxy
+with listen.proxy: true (the demo has neither). Not built yet: the network
+lab (edge, FRR peer, client and origin namespaces), issue 8.
 
 MSG
 exec bin/edged "${args[@]}"
