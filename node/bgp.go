@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"sync"
 	"time"
 
 	"github.com/edgesim/edgesim/bgp"
@@ -22,9 +21,7 @@ type announcer struct {
 	pool  []netip.Prefix // the edge's own anycast pool, always announced
 	log   *slog.Logger
 
-	mu     sync.Mutex
-	latest *config.Snapshot
-	kick   chan struct{} // buffered(1)
+	box *mailbox
 }
 
 // newSpeaker starts the BGP speaker for cfg, or returns nil when no peers
@@ -90,19 +87,11 @@ func sharedAttrs(cfg config.BGP) bgp.Attrs {
 }
 
 func newAnnouncer(sp bgp.Announcer, attrs bgp.Attrs, pool []netip.Prefix, log *slog.Logger) *announcer {
-	return &announcer{sp: sp, attrs: attrs, pool: pool, log: log, kick: make(chan struct{}, 1)}
+	return &announcer{sp: sp, attrs: attrs, pool: pool, log: log, box: newMailbox()}
 }
 
 // publish hands s to the announcer; it never blocks.
-func (a *announcer) publish(s *config.Snapshot) {
-	a.mu.Lock()
-	a.latest = s
-	a.mu.Unlock()
-	select {
-	case a.kick <- struct{}{}:
-	default:
-	}
-}
+func (a *announcer) publish(s *config.Snapshot) { a.box.Put(s) }
 
 // routes turns a snapshot's announcements into BGP routes: AS path 13335,
 // then the customer ASN unless it is 13335, plus asn_prepend_count extra
@@ -128,27 +117,18 @@ func (a *announcer) routes(s *config.Snapshot) []bgp.Route {
 func (a *announcer) run(ctx context.Context) {
 	var synced uint64
 	for {
-		select {
-		case <-ctx.Done():
+		s, ok := a.box.Take(ctx)
+		if !ok {
 			return
-		case <-a.kick:
 		}
-		a.mu.Lock()
-		s := a.latest
-		a.mu.Unlock()
-		if s == nil || (s.Generation == synced && synced != 0) {
+		if s.Generation == synced && synced != 0 {
 			continue
 		}
 		routes := a.routes(s)
 		if err := a.sp.Sync(ctx, routes); err != nil {
 			if ctx.Err() == nil {
 				a.log.Error("syncing bgp announcements; retrying in 1s", "generation", s.Generation, "err", err)
-				time.AfterFunc(time.Second, func() {
-					select {
-					case a.kick <- struct{}{}:
-					default:
-					}
-				})
+				time.AfterFunc(time.Second, a.box.Wake)
 			}
 			continue
 		}

@@ -43,9 +43,7 @@ type dnsUpdater struct {
 	zones []config.Zone // the config's zones; the snapshot has the API-created ones
 	log   *slog.Logger
 
-	mu     sync.Mutex
-	latest *config.Snapshot
-	kick   chan struct{} // buffered(1)
+	box *mailbox
 
 	buildMu sync.Mutex // serializes update; guards the fields below
 	built   uint64     // generation of the last snapshot served (or tried)
@@ -53,34 +51,20 @@ type dnsUpdater struct {
 }
 
 func newDNSUpdater(srv *dnsmap.Server, zones []config.Zone, log *slog.Logger) *dnsUpdater {
-	return &dnsUpdater{srv: srv, zones: zones, log: log, kick: make(chan struct{}, 1)}
+	return &dnsUpdater{srv: srv, zones: zones, log: log, box: newMailbox()}
 }
 
 // publish hands s to the updater; it never blocks.
-func (u *dnsUpdater) publish(s *config.Snapshot) {
-	u.mu.Lock()
-	u.latest = s
-	u.mu.Unlock()
-	select {
-	case u.kick <- struct{}{}:
-	default:
-	}
-}
+func (u *dnsUpdater) publish(s *config.Snapshot) { u.box.Put(s) }
 
 // run builds and stores the latest snapshot's answer set until ctx is done.
 func (u *dnsUpdater) run(ctx context.Context) {
 	for {
-		select {
-		case <-ctx.Done():
+		s, ok := u.box.Take(ctx)
+		if !ok {
 			return
-		case <-u.kick:
 		}
-		u.mu.Lock()
-		s := u.latest
-		u.mu.Unlock()
-		if s != nil {
-			u.update(s)
-		}
+		u.update(s)
 	}
 }
 

@@ -39,9 +39,7 @@ type proxyNode struct {
 	pool []netip.Prefix // the anycast pool: dynamic apps' addresses are served from it
 	log  *slog.Logger
 
-	mu     sync.Mutex
-	latest *config.Snapshot
-	kick   chan struct{} // buffered(1)
+	box *mailbox
 
 	stop      context.CancelFunc
 	done      chan struct{}
@@ -64,7 +62,7 @@ func startProxy(pool []netip.Prefix, log *slog.Logger) (*proxyNode, error) {
 	ctx, stop := context.WithCancel(context.Background())
 	n := &proxyNode{
 		p: p, pool: pool, log: log.With("component", "node"),
-		kick: make(chan struct{}, 1), stop: stop, done: make(chan struct{}),
+		box: newMailbox(), stop: stop, done: make(chan struct{}),
 		listeners: map[listenKey]context.CancelFunc{},
 		failed:    map[listenKey]string{},
 		capped:    map[string]string{},
@@ -74,30 +72,16 @@ func startProxy(pool []netip.Prefix, log *slog.Logger) (*proxyNode, error) {
 }
 
 // publish hands s to the updater; it never blocks.
-func (n *proxyNode) publish(s *config.Snapshot) {
-	n.mu.Lock()
-	n.latest = s
-	n.mu.Unlock()
-	select {
-	case n.kick <- struct{}{}:
-	default:
-	}
-}
+func (n *proxyNode) publish(s *config.Snapshot) { n.box.Put(s) }
 
 // run applies the latest snapshot until ctx is done.
 func (n *proxyNode) run(ctx context.Context) {
 	for {
-		select {
-		case <-ctx.Done():
+		s, ok := n.box.Take(ctx)
+		if !ok {
 			return
-		case <-n.kick:
 		}
-		n.mu.Lock()
-		s := n.latest
-		n.mu.Unlock()
-		if s != nil {
-			n.update(ctx, s)
-		}
+		n.update(ctx, s)
 	}
 }
 
