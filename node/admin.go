@@ -51,11 +51,12 @@ type peerView struct {
 }
 
 // adminHandler serves the node's admin endpoints in front of next (the API):
-// GET /admin/v1/lookup/{ip}, GET /admin/v1/snapshot and GET /admin/v1/bgp
-// (sp may be nil: no peers configured).
-func adminHandler(h *config.Holder, sp *bgp.Speaker, next http.Handler) http.Handler {
+// GET /admin/v1/lookup/{ip}, GET /admin/v1/snapshot, GET /admin/v1/bgp
+// (sp may be nil: no peers configured) and GET /metrics.
+func adminHandler(h *config.Holder, sp *bgp.Speaker, metrics, next http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/", next)
+	mux.Handle("GET /metrics", metrics)
 	mux.HandleFunc("GET /admin/v1/bgp", func(w http.ResponseWriter, r *http.Request) {
 		peers := []peerView{}
 		if sp != nil {

@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/edgesim/edgesim/config"
 	"github.com/edgesim/edgesim/dnsmap"
@@ -204,7 +205,7 @@ type dnsNode struct {
 // listenDNS binds UDP and TCP on addr (with port 0, TCP takes the port UDP
 // got). The server answers nothing until start. On error nothing stays
 // open.
-func listenDNS(addr string, zones []config.Zone, log *slog.Logger) (_ *dnsNode, err error) {
+func listenDNS(addr string, zones []config.Zone, reg prometheus.Registerer, log *slog.Logger) (_ *dnsNode, err error) {
 	ap, err := netip.ParseAddrPort(addr) // validated by config
 	if err != nil {
 		return nil, fmt.Errorf("parsing the dns address %q: %w", addr, err)
@@ -223,7 +224,7 @@ func listenDNS(addr string, zones []config.Zone, log *slog.Logger) (_ *dnsNode, 
 	if err != nil {
 		return nil, fmt.Errorf("listening for dns on tcp %s: %w", addr, err)
 	}
-	srv, err := dnsmap.New(dnsmap.Options{Logger: log})
+	srv, err := dnsmap.New(dnsmap.Options{Logger: log, Registerer: reg})
 	if err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("starting the dns server: %w", err)

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/edgesim/edgesim/config"
 	"github.com/edgesim/edgesim/proxy"
 )
@@ -54,8 +56,8 @@ type proxyNode struct {
 
 // startProxy starts the proxy and its updater; it serves nothing until a
 // snapshot is published.
-func startProxy(pool []netip.Prefix, log *slog.Logger) (*proxyNode, error) {
-	p, err := proxy.New(proxy.Options{Logger: log})
+func startProxy(pool []netip.Prefix, reg prometheus.Registerer, log *slog.Logger) (*proxyNode, error) {
+	p, err := proxy.New(proxy.Options{Logger: log, Registerer: reg})
 	if err != nil {
 		return nil, fmt.Errorf("starting the proxy: %w", err)
 	}

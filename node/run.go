@@ -65,6 +65,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 	defer closeVal()
 
 	clk := clock.New(nil)
+	mets := newMetrics() // the data-plane servers register their counters on it
 	srv, err := api.New(ctx, api.Options{
 		Daemon:    d,
 		Store:     st,
@@ -81,7 +82,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 	// compiled; it stops after the BGP speaker and before the store.
 	var dnsN *dnsNode
 	if d.Listen.DNS != "" {
-		if dnsN, err = listenDNS(d.Listen.DNS, d.Zones, log); err != nil {
+		if dnsN, err = listenDNS(d.Listen.DNS, d.Zones, mets.reg, log); err != nil {
 			return err
 		}
 		defer func() {
@@ -97,7 +98,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 	// stops after the BGP speaker withdraws and before the store closes.
 	var prox *proxyNode
 	if d.Listen.Proxy {
-		if prox, err = startProxy(d.Pool(), log); err != nil {
+		if prox, err = startProxy(d.Pool(), mets.reg, log); err != nil {
 			return err
 		}
 		defer func() {
@@ -151,6 +152,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 	// The reconciler publishes snapshots of the stored state; the first is
 	// compiled before the API accepts connections.
 	holder := config.NewHolder()
+	mets.watch(holder, sp)
 	rec := &reconciler{
 		st: st, clock: clk, holder: holder, log: log.With("component", "node"),
 		opts: config.CompileOptions{AnycastPool: d.Pool(), ManagedAddressMaps: d.ManagedAddressMaps()},
@@ -189,7 +191,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 	}
 
 	hs := &http.Server{
-		Handler:           adminHandler(holder, sp, srv.Handler()),
+		Handler:           mets.instrument(adminHandler(holder, sp, mets.handler(), srv.Handler())),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
