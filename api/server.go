@@ -135,15 +135,46 @@ func (s *Server) Close() error {
 	return nil
 }
 
-func loadKind[T any](kvs []store.KV, kind string, into map[string]*T) error {
-	for _, kv := range kvs {
-		v := new(T)
-		if err := json.Unmarshal(kv.Value, v); err != nil {
-			return fmt.Errorf("loading state: decoding %s/%s: %w", kind, kv.Key, err)
-		}
-		into[kv.Key] = v
+// persisted is one kind of object the API stores: its store kind and how it
+// is loaded into, put in and deleted from a State. persistedKinds is the one
+// list of them; loading and committing both go through it.
+type persisted struct {
+	fits func(obj any) bool // obj is this kind's object type
+	load func(st *config.State, kvs []store.KV) error
+	put  func(st *config.State, id string, obj any)
+	del  func(st *config.State, id string)
+}
+
+func kindOf[T any](kind string, m func(*config.State) map[string]*T) persisted {
+	return persisted{
+		fits: func(obj any) bool { _, ok := obj.(*T); return ok },
+		load: func(st *config.State, kvs []store.KV) error {
+			into := m(st)
+			for _, kv := range kvs {
+				v := new(T)
+				if err := json.Unmarshal(kv.Value, v); err != nil {
+					return fmt.Errorf("loading state: decoding %s/%s: %w", kind, kv.Key, err)
+				}
+				into[kv.Key] = v
+			}
+			return nil
+		},
+		put: func(st *config.State, id string, obj any) { m(st)[id] = obj.(*T) },
+		del: func(st *config.State, id string) { delete(m(st), id) },
 	}
-	return nil
+}
+
+var persistedKinds = map[string]persisted{
+	KindPrefixes:     kindOf(KindPrefixes, func(st *config.State) map[string]*config.Prefix { return st.Prefixes }),
+	KindDelegations:  kindOf(KindDelegations, func(st *config.State) map[string]*config.Delegation { return st.Delegations }),
+	KindBindings:     kindOf(KindBindings, func(st *config.State) map[string]*config.Binding { return st.Bindings }),
+	KindBGPPrefixes:  kindOf(KindBGPPrefixes, func(st *config.State) map[string]*config.BGPPrefix { return st.BGPPrefixes }),
+	KindSpectrum:     kindOf(KindSpectrum, func(st *config.State) map[string]*config.SpectrumApp { return st.SpectrumApps }),
+	KindZones:        kindOf(KindZones, func(st *config.State) map[string]*config.Zone { return st.Zones }),
+	KindDNSRecords:   kindOf(KindDNSRecords, func(st *config.State) map[string]*config.DNSRecord { return st.DNSRecords }),
+	KindAddressMaps:  kindOf(KindAddressMaps, func(st *config.State) map[string]*config.AddressMap { return st.AddressMaps }),
+	KindAccessRules:  kindOf(KindAccessRules, func(st *config.State) map[string]*config.AccessRule { return st.AccessRules }),
+	KindLOADocuments: kindOf(KindLOADocuments, func(st *config.State) map[string]*config.LOADocument { return st.LOADocuments }),
 }
 
 func loadState(ctx context.Context, st store.Store) (*config.State, error) {
@@ -152,18 +183,11 @@ func loadState(ctx context.Context, st store.Store) (*config.State, error) {
 		return nil, fmt.Errorf("loading state: %w", err)
 	}
 	state := config.NewState()
-	if err := errors.Join(
-		loadKind(all[KindPrefixes], KindPrefixes, state.Prefixes),
-		loadKind(all[KindDelegations], KindDelegations, state.Delegations),
-		loadKind(all[KindBindings], KindBindings, state.Bindings),
-		loadKind(all[KindBGPPrefixes], KindBGPPrefixes, state.BGPPrefixes),
-		loadKind(all[KindSpectrum], KindSpectrum, state.SpectrumApps),
-		loadKind(all[KindZones], KindZones, state.Zones),
-		loadKind(all[KindDNSRecords], KindDNSRecords, state.DNSRecords),
-		loadKind(all[KindAddressMaps], KindAddressMaps, state.AddressMaps),
-		loadKind(all[KindAccessRules], KindAccessRules, state.AccessRules),
-		loadKind(all[KindLOADocuments], KindLOADocuments, state.LOADocuments),
-	); err != nil {
+	var errs []error
+	for kind, k := range persistedKinds {
+		errs = append(errs, k.load(state, all[kind]))
+	}
+	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	if err := state.Check(); err != nil {
@@ -193,6 +217,10 @@ func del(kind, id string) change                  { return change{kind: kind, id
 func (s *Server) commitLocked(ctx context.Context, changes ...change) error {
 	ops := make([]store.Op, 0, len(changes))
 	for _, c := range changes {
+		k, ok := persistedKinds[c.kind]
+		if !ok || (c.obj != nil && !k.fits(c.obj)) {
+			return fmt.Errorf("committing %s/%s: a %T is not a persisted %s", c.kind, c.id, c.obj, c.kind)
+		}
 		if c.obj == nil {
 			ops = append(ops, store.Del(c.kind, c.id))
 			continue
@@ -207,50 +235,10 @@ func (s *Server) commitLocked(ctx context.Context, changes ...change) error {
 		return fmt.Errorf("persisting %d changes: %w", len(ops), err)
 	}
 	for _, c := range changes {
-		switch o := c.obj.(type) {
-		case *config.Prefix:
-			s.state.Prefixes[c.id] = o
-		case *config.Delegation:
-			s.state.Delegations[c.id] = o
-		case *config.Binding:
-			s.state.Bindings[c.id] = o
-		case *config.BGPPrefix:
-			s.state.BGPPrefixes[c.id] = o
-		case *config.SpectrumApp:
-			s.state.SpectrumApps[c.id] = o
-		case *config.Zone:
-			s.state.Zones[c.id] = o
-		case *config.DNSRecord:
-			s.state.DNSRecords[c.id] = o
-		case *config.AddressMap:
-			s.state.AddressMaps[c.id] = o
-		case *config.AccessRule:
-			s.state.AccessRules[c.id] = o
-		case *config.LOADocument:
-			s.state.LOADocuments[c.id] = o
-		case nil:
-			switch c.kind {
-			case KindPrefixes:
-				delete(s.state.Prefixes, c.id)
-			case KindDelegations:
-				delete(s.state.Delegations, c.id)
-			case KindBindings:
-				delete(s.state.Bindings, c.id)
-			case KindBGPPrefixes:
-				delete(s.state.BGPPrefixes, c.id)
-			case KindSpectrum:
-				delete(s.state.SpectrumApps, c.id)
-			case KindZones:
-				delete(s.state.Zones, c.id)
-			case KindDNSRecords:
-				delete(s.state.DNSRecords, c.id)
-			case KindAddressMaps:
-				delete(s.state.AddressMaps, c.id)
-			case KindAccessRules:
-				delete(s.state.AccessRules, c.id)
-			case KindLOADocuments:
-				delete(s.state.LOADocuments, c.id)
-			}
+		if k := persistedKinds[c.kind]; c.obj == nil {
+			k.del(s.state, c.id)
+		} else {
+			k.put(s.state, c.id, c.obj)
 		}
 	}
 	return nil
