@@ -206,48 +206,40 @@ func NewState() *State {
 }
 
 // Clone returns a deep copy of st. Most objects hold no pointers or slices,
-// so copying each struct is enough; Spectrum apps have their own Clone.
+// so copying each struct is enough; the others copy their slices.
 func (st *State) Clone() *State {
-	c := NewState()
-	for id, p := range st.Prefixes {
-		v := *p
-		c.Prefixes[id] = &v
+	return &State{
+		Prefixes:     cloneMap(st.Prefixes, shallow),
+		Delegations:  cloneMap(st.Delegations, shallow),
+		Bindings:     cloneMap(st.Bindings, shallow),
+		BGPPrefixes:  cloneMap(st.BGPPrefixes, shallow),
+		SpectrumApps: cloneMap(st.SpectrumApps, (*SpectrumApp).Clone),
+		Zones:        cloneMap(st.Zones, shallow),
+		DNSRecords: cloneMap(st.DNSRecords, func(r *DNSRecord) *DNSRecord {
+			v := *r
+			v.Tags = slices.Clone(r.Tags)
+			return &v
+		}),
+		AddressMaps: cloneMap(st.AddressMaps, (*AddressMap).Clone),
+		AccessRules: cloneMap(st.AccessRules, shallow),
+		LOADocuments: cloneMap(st.LOADocuments, func(d *LOADocument) *LOADocument {
+			v := *d
+			v.Content = slices.Clone(d.Content)
+			return &v
+		}),
 	}
-	for id, d := range st.Delegations {
-		v := *d
-		c.Delegations[id] = &v
+}
+
+func shallow[T any](v *T) *T {
+	c := *v
+	return &c
+}
+
+// cloneMap copies m (never nil in the result), cloning each value.
+func cloneMap[T any](m map[string]*T, clone func(*T) *T) map[string]*T {
+	out := make(map[string]*T, len(m))
+	for id, v := range m {
+		out[id] = clone(v)
 	}
-	for id, b := range st.Bindings {
-		v := *b
-		c.Bindings[id] = &v
-	}
-	for id, b := range st.BGPPrefixes {
-		v := *b
-		c.BGPPrefixes[id] = &v
-	}
-	for id, a := range st.SpectrumApps {
-		c.SpectrumApps[id] = a.Clone()
-	}
-	for id, z := range st.Zones {
-		v := *z
-		c.Zones[id] = &v
-	}
-	for id, r := range st.DNSRecords {
-		v := *r
-		v.Tags = slices.Clone(r.Tags)
-		c.DNSRecords[id] = &v
-	}
-	for id, m := range st.AddressMaps {
-		c.AddressMaps[id] = m.Clone()
-	}
-	for id, r := range st.AccessRules {
-		v := *r
-		c.AccessRules[id] = &v
-	}
-	for id, d := range st.LOADocuments {
-		v := *d
-		v.Content = slices.Clone(d.Content)
-		c.LOADocuments[id] = &v
-	}
-	return c
+	return out
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"net/netip"
+	"reflect"
 	"testing"
 	"time"
 )
@@ -114,5 +115,17 @@ func TestStateCheckAndClone(t *testing.T) {
 	p.Approved, p.Validation.RPKI = true, StateMissing
 	if err := st.Check(); err == nil {
 		t.Fatal("Check accepted an orphan binding and an unvalidated approval")
+	}
+}
+
+// TestCloneCoversEveryMap fails when a State map is added without a line in
+// Clone (the clone would hold a nil map).
+func TestCloneCoversEveryMap(t *testing.T) {
+	t.Parallel()
+	v := reflect.ValueOf(NewState().Clone()).Elem()
+	for i := range v.NumField() {
+		if f := v.Field(i); f.Kind() == reflect.Map && f.IsNil() {
+			t.Errorf("Clone leaves State.%s nil", v.Type().Field(i).Name)
+		}
 	}
 }
