@@ -2,7 +2,7 @@ package config
 
 import (
 	"bytes"
-	_ "embed"
+	"embed"
 	"errors"
 	"fmt"
 	"io"
@@ -91,6 +91,12 @@ type Listen struct {
 	// transport and port a Spectrum app uses, serving the apps' edge IPs
 	// (which must be local, e.g. an AnyIP route). Default off.
 	Proxy bool `yaml:"proxy"`
+	// AnyIP keeps AnyIP local routes (type local, table local, dev lo,
+	// proto 237) in edged's network namespace for every announced prefix
+	// and the anycast pool, so that the whole of each is local and the
+	// proxy's wildcard listeners receive its traffic. Needs CAP_NET_ADMIN;
+	// edged removes the routes when it stops. Default off.
+	AnyIP bool `yaml:"anyip"`
 }
 
 // StateConfig says where the control-plane state lives.
@@ -235,6 +241,13 @@ func Demo() *Daemon {
 	}
 	return d
 }
+
+// DemoRegistry holds the demo's lab registry files, demo/irr.rpsl (RPSL
+// route objects) and demo/roas.json (ROAs), which the demo config's
+// validation sources name (under var/).
+//
+//go:embed demo/irr.rpsl demo/roas.json
+var DemoRegistry embed.FS
 
 // DemoYAML returns the embedded demo configuration text.
 func DemoYAML() []byte { return slices.Clone(demoYAML) }

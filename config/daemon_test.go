@@ -139,6 +139,24 @@ func TestDefaultsApplied(t *testing.T) {
 	if d.Listen.API != "127.0.0.1:8080" || d.State.Path != "var/edgesim.db" {
 		t.Errorf("defaults: listen.api=%q state.path=%q", d.Listen.API, d.State.Path)
 	}
+	if d.Listen.Proxy || d.Listen.AnyIP {
+		t.Errorf("defaults: listen.proxy=%v listen.anyip=%v, want both off", d.Listen.Proxy, d.Listen.AnyIP)
+	}
+}
+
+func TestListenSwitches(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile("testdata/listen.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := Decode(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (Listen{API: "127.0.0.1:8080", DNS: "127.0.0.1:8053", Proxy: true, AnyIP: true}); d.Listen != want {
+		t.Errorf("listen = %+v, want %+v", d.Listen, want)
+	}
 }
 
 // TestExamples decodes every example config in testdata: *.yaml must be

@@ -4,8 +4,8 @@
 // the validation sources, close the store).
 //
 // Later it also compiles the control-plane state into snapshots and starts
-// the data-plane servers (BGP, proxy, DNS); it is the only writer of the
-// published snapshot.
+// the data-plane servers (BGP, proxy, DNS) and the AnyIP local routes; it
+// is the only writer of the published snapshot.
 //
 // node is control plane: it may import api, store and registry; data-plane
 // packages must never import node.

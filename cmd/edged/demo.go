@@ -1,21 +1,19 @@
 package main
 
 import (
-	"embed"
 	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
-)
 
-//go:embed demo/irr.rpsl demo/roas.json
-var demoFiles embed.FS
+	"github.com/edgesim/edgesim/config"
+)
 
 // writeDemoFiles writes the demo registry files that the embedded demo
 // config names, unless they exist: the user edits them during the
 // walkthrough, and a restart must not undo that.
 func writeDemoFiles() error {
-	return fs.WalkDir(demoFiles, "demo", func(path string, d fs.DirEntry, err error) error {
+	return fs.WalkDir(config.DemoRegistry, "demo", func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
@@ -23,7 +21,7 @@ func writeDemoFiles() error {
 		if _, err := os.Stat(dst); err == nil || !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
-		b, err := demoFiles.ReadFile(path)
+		b, err := config.DemoRegistry.ReadFile(path)
 		if err != nil {
 			return err
 		}
