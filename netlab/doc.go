@@ -13,9 +13,11 @@
 // Pdeathsig, so they die with the runner.
 //
 // Addresses come from documentation space only: host links use
-// 198.51.100.0/24 (/30 each, checked against the host's addresses under a
+// 192.0.2.128/25 (/30 each, checked against the host's addresses under a
 // file lock) and 2001:db8:ff00::/48; namespace-to-namespace links use
-// 192.0.2.0/24 and 2001:db8:fe00::/48.
+// 192.0.2.0/25 and 2001:db8:fe00::/48. 198.51.100.0/24 (the demo anycast
+// pool) and 203.0.113.0/24 (the demo customer prefix) stay free for what
+// the edge announces.
 //
 // Concurrency: Lab methods are safe for concurrent use. Everything needs
 // root and iproute2. This package must not import api, store or node.

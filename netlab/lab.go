@@ -34,7 +34,8 @@ type Lab struct {
 	// Dir holds the daemons' configs, sockets and logs.
 	Dir string
 
-	id string // namePrefix + PID + "-" + lab sequence number
+	id    string // namePrefix + PID + "-" + lab sequence number
+	plain bool   // namespaces carry their names as given (NewPlain)
 
 	mu     sync.Mutex
 	netns  []string
@@ -61,6 +62,44 @@ func New(dir string) (*Lab, error) {
 		return nil, fmt.Errorf("chmod lab dir %q: %w", d, err)
 	}
 	return &Lab{Dir: d, id: fmt.Sprintf("%s%d-%d", namePrefix, os.Getpid(), labSeq.Add(1))}, nil
+}
+
+// NewPlain returns an empty lab whose namespaces carry exactly the names
+// given to AddNetns ("edge", "client", …), for a lab people type commands
+// into, and whose files live in dir itself (created if missing). Only one
+// plain lab with a given set of names can exist on a machine: AddNetns fails
+// when the namespace exists, and RemoveNetns removes what a plain lab whose
+// owner died left behind. Close keeps dir.
+func NewPlain(dir string) (*Lab, error) {
+	if os.Geteuid() != 0 {
+		return nil, errors.New("netlab: needs root")
+	}
+	if err := ReapStale(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("creating lab dir: %w", err)
+	}
+	return &Lab{Dir: dir, plain: true, id: fmt.Sprintf("%s%d-%d", namePrefix, os.Getpid(), labSeq.Add(1))}, nil
+}
+
+// RemoveNetns terminates the processes inside each named namespace (by
+// PID: SIGTERM, then SIGKILL) and deletes it; missing namespaces are
+// skipped.
+func RemoveNetns(names ...string) error {
+	var errs []error
+	for _, ns := range names {
+		if err := killNetns(ns); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// NetnsExists reports whether a namespace called name exists.
+func NetnsExists(name string) bool {
+	_, err := os.Stat(filepath.Join("/run/netns", name))
+	return err == nil
 }
 
 func run(ctx context.Context, name string, args ...string) ([]byte, error) {
@@ -92,13 +131,19 @@ var (
 
 var shortName = regexp.MustCompile(`^[a-z0-9]{1,12}$`)
 
-// AddNetns creates namespace el<pid>-<lab>-<name> with lo up and IPv6
-// duplicate address detection off.
+// AddNetns creates namespace el<pid>-<lab>-<name> (just name in a plain
+// lab) with lo up and IPv6 duplicate address detection off.
 func (l *Lab) AddNetns(name string) (*Netns, error) {
 	if !shortName.MatchString(name) {
 		return nil, fmt.Errorf("creating netns %q: name must match %s", name, shortName)
 	}
 	full := l.id + "-" + name
+	if l.plain {
+		full = name
+		if NetnsExists(full) {
+			return nil, fmt.Errorf("creating netns %q: it exists (another lab is up; `edgectl lab down` removes it)", full)
+		}
+	}
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
@@ -146,15 +191,17 @@ type Link struct {
 	aNetns, bNet string // "" = host namespace
 }
 
-// Subnet plan, documentation space only: host link i gets
-// 198.51.100.4i/30 and 2001:db8:ff00:i::/64; namespace-to-namespace link i
-// gets 192.0.2.4i/30 and 2001:db8:fe00:i::/64.
+// Subnet plan, documentation space only, clear of 198.51.100.0/24 (the
+// demo anycast pool) and 203.0.113.0/24 (the demo customer prefix): host
+// link i (1-31) gets 192.0.2.(128+4i)/30 and 2001:db8:ff00:i::/64;
+// namespace-to-namespace link i (1-31) gets 192.0.2.4i/30 and
+// 2001:db8:fe00:i::/64.
 func linkAddrs(host bool, i int) (a4, b4, a6, b6 netip.Prefix) {
-	base := netip.AddrFrom4([4]byte{198, 51, 100, byte(4 * i)})
+	base := netip.AddrFrom4([4]byte{192, 0, 2, byte(128 + 4*i)})
 	v6 := [16]byte{0x20, 0x01, 0x0d, 0xb8, 0xff, 0x00, byte(i >> 8), byte(i)}
 	if !host {
 		base = netip.AddrFrom4([4]byte{192, 0, 2, byte(4 * i)})
-		v6[5] = 0xfe
+		v6[4], v6[5] = 0xfe, 0x00
 	}
 	a4 = netip.PrefixFrom(base.Next(), 30)
 	b4 = netip.PrefixFrom(base.Next().Next(), 30)
@@ -169,7 +216,7 @@ func linkAddrs(host bool, i int) (a4, b4, a6, b6 netip.Prefix) {
 var hostSubnetLock sync.Mutex
 
 // LinkHost connects the host namespace to ns with a veth pair and picks a
-// /30 from 198.51.100.0/24 and a /64 from 2001:db8:ff00::/48 that no host
+// /30 from 192.0.2.128/25 and a /64 from 2001:db8:ff00::/48 that no host
 // interface uses yet (A = host side, .1 and ::1). Putting a process's own
 // side in the host namespace lets an in-process speaker (GoBGP dials from
 // its own goroutines) reach the namespace without switching namespaces.
@@ -188,21 +235,21 @@ func (l *Lab) LinkHost(ns *Netns) (*Link, error) {
 	if err != nil {
 		return nil, err
 	}
-	for i := 1; i < 63; i++ {
+	for i := 1; i < 32; i++ {
 		a4, b4, a6, b6 := linkAddrs(true, i)
 		if strings.Contains(string(out), " "+a4.String()+" ") || strings.Contains(string(out), " "+b4.String()+" ") {
 			continue
 		}
 		return l.link(nil, ns, a4, b4, a6, b6)
 	}
-	return nil, errors.New("linking host: no free subnet in 198.51.100.0/24")
+	return nil, errors.New("linking host: no free subnet in 192.0.2.128/25")
 }
 
 // LinkNetns connects two namespaces of the lab with a veth pair addressed
 // from the lab's own subnet plan (namespace-local, so no host check).
 func (l *Lab) LinkNetns(a, b *Netns) (*Link, error) {
 	l.mu.Lock()
-	i := 1 + l.nlinks%62
+	i := 1 + l.nlinks%31
 	l.mu.Unlock()
 	a4, b4, a6, b6 := linkAddrs(false, i)
 	return l.link(a, b, a4, b4, a6, b6)
@@ -286,7 +333,7 @@ func (l *Lab) Close(keep bool) error {
 			errs = append(errs, err)
 		}
 	}
-	if !keep {
+	if !keep && !l.plain {
 		if err := os.RemoveAll(l.Dir); err != nil {
 			errs = append(errs, fmt.Errorf("removing lab dir: %w", err))
 		}
@@ -387,9 +434,15 @@ type Proc struct {
 	once sync.Once
 }
 
-// start runs name with args inside ns (ip netns exec replaces itself with
-// the daemon, so the PID is the daemon's), output appended to logFile.
 func (l *Lab) start(ns *Netns, logFile, name string, args ...string) (*Proc, error) {
+	return l.Start(ns, logFile, nil, name, args...)
+}
+
+// Start runs name with args inside ns (ip netns exec replaces itself with
+// the daemon, so the PID is the daemon's), output appended to logFile, with
+// files inherited as descriptors 3, 4, … The lab stops it in Close; it dies
+// with the runner.
+func (l *Lab) Start(ns *Netns, logFile string, files []*os.File, name string, args ...string) (*Proc, error) {
 	lf, err := os.OpenFile(logFile, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("opening log %q: %w", logFile, err)
@@ -397,8 +450,11 @@ func (l *Lab) start(ns *Netns, logFile, name string, args ...string) (*Proc, err
 	defer lf.Close()
 	cmd := exec.Command("ip", append([]string{"netns", "exec", ns.Name, name}, args...)...)
 	cmd.Stdout, cmd.Stderr = lf, lf
+	cmd.ExtraFiles = files
 	// Die with the runner; ReapStale handles the namespaces afterwards.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	// Own process group: a Ctrl-C at the terminal reaches the runner only,
+	// which stops its daemons in order.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s in %s: %w", name, ns.Name, err)
 	}
@@ -422,6 +478,9 @@ func (p *Proc) Exited() bool {
 		return false
 	}
 }
+
+// Done is closed when the process has ended.
+func (p *Proc) Done() <-chan struct{} { return p.done }
 
 // Kill sends SIGKILL and waits for the process to end.
 func (p *Proc) Kill() {

@@ -53,7 +53,7 @@ router bgp 65001
  neighbor %s timers 3 9
  neighbor %s timers connect 1
  address-family ipv4 unicast
-  network 192.0.2.128/25
+  network 203.0.113.128/25
  exit-address-family
 `, lk.A4.Addr(), lk.B4.Addr(), lk.B4.Addr(), lk.B4.Addr()), false)
 		if err != nil {
