@@ -227,3 +227,54 @@ func TestCheck(t *testing.T) {
 		t.Errorf("edged -check on the demo config: %v\n%s", err, out)
 	}
 }
+
+// TestListenFD serves the API on a listening socket the test opened and
+// passed as fd 3 (socket activation), and keeps serving across a restart of
+// edged on the same socket: clients queue in the backlog meanwhile.
+func TestListenFD(t *testing.T) {
+	bin := buildEdged(t)
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, "127.0.0.1:1") // listen.api is ignored with -listen-fd
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	f, err := ln.(*net.TCPListener).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	addr := ln.Addr().String()
+	for round := range 2 {
+		cmd := exec.Command(bin, "-config", cfg, "-listen-fd", "3", "-log-level", "warn")
+		cmd.ExtraFiles = []*os.File{f}
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		waitAPI(t, addr)
+		if round == 0 {
+			resp, err := do("POST", addr, "/client/v4/accounts/"+testAccount+"/addressing/prefixes", `{"cidr":"203.0.113.0/24","asn":13335}`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("creating a prefix: status %d", resp.StatusCode)
+			}
+		} else if got := listPrefixes(t, addr); len(got) != 1 {
+			t.Fatalf("after a restart on the inherited socket: prefixes %v, want the one created", got)
+		}
+		cmd.Process.Signal(syscall.SIGTERM)
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("edged exited with %v after SIGTERM", err)
+		}
+	}
+
+	// A descriptor that is not a listening socket is a clear error.
+	out, err := exec.Command(bin, "-config", cfg, "-listen-fd", "7").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "-listen-fd 7") {
+		t.Fatalf("edged -listen-fd 7 (nothing inherited): err %v, output %s", err, out)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -42,6 +43,7 @@ func run() int {
 	listen := fs.String("listen", "", "override listen.api (`ip:port`)")
 	dnsAddr := fs.String("dns", "", "override listen.dns, the DNS responder (`ip:port`; \"off\" disables it)")
 	state := fs.String("state", "", "override state.path (`file`)")
+	listenFD := fs.Int("listen-fd", 0, "serve the API on the inherited listening TCP socket `fd` (e.g. 3) instead of\nlisten.api: socket activation; edgectl lab uses it so that the API listens in\nthe host namespace while edged runs in the edge namespace")
 	level := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
 	printDemo := fs.Bool("print-demo-config", false, "print the embedded demo config and exit")
 	if err := fs.Parse(os.Args[1:]); err != nil {
@@ -108,14 +110,41 @@ func run() int {
 		return 1
 	}
 
+	var ln net.Listener
+	if *listenFD != 0 {
+		var err error
+		if ln, err = inheritedListener(*listenFD); err != nil {
+			fmt.Fprintf(os.Stderr, "edged: -listen-fd %d: %v\n", *listenFD, err)
+			return 1
+		}
+	}
+
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := node.Run(ctx, node.Options{Daemon: d, Logger: log}); err != nil {
+	if err := node.Run(ctx, node.Options{Daemon: d, Logger: log, Listener: ln}); err != nil {
 		log.Error("edged stopped", "err", err)
 		return 1
 	}
 	log.Info("edged stopped")
 	return 0
+}
+
+// inheritedListener returns the listening TCP socket inherited as fd.
+func inheritedListener(fd int) (net.Listener, error) {
+	if fd < 3 {
+		return nil, errors.New("want an inherited descriptor (3 or more)")
+	}
+	f := os.NewFile(uintptr(fd), "listen-fd")
+	defer f.Close() // FileListener dups it
+	ln, err := net.FileListener(f)
+	if err != nil {
+		return nil, fmt.Errorf("not a listening socket: %w", err)
+	}
+	if _, ok := ln.(*net.TCPListener); !ok {
+		ln.Close()
+		return nil, errors.New("not a TCP listener")
+	}
+	return ln, nil
 }
 
 func loadConfig(path string) (*config.Daemon, error) {
