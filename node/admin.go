@@ -2,6 +2,7 @@ package node
 
 import (
 	"encoding/json"
+	"net"
 	"net/http"
 	"net/netip"
 	"time"
@@ -50,13 +51,42 @@ type peerView struct {
 	LastError        string  `json:"last_error,omitempty"`
 }
 
+// listenersView is the admin view of what the node listens on.
+type listenersView struct {
+	API          string          `json:"api"`
+	DNS          string          `json:"dns"` // UDP and TCP; "" when DNS is off
+	ProxyEnabled bool            `json:"proxy_enabled"`
+	Proxy        []proxyListener `json:"proxy"` // the listeners the apps want, sorted by transport and port
+}
+
+// listenersOf returns a func that reports the listeners of a running node:
+// the API's address, and the DNS responder and proxy, each nil when off.
+func listenersOf(apiAddr net.Addr, dnsN *dnsNode, prox *proxyNode) func() listenersView {
+	return func() listenersView {
+		v := listenersView{API: apiAddr.String(), ProxyEnabled: prox != nil, Proxy: []proxyListener{}}
+		if dnsN != nil {
+			v.DNS = dnsN.addr()
+		}
+		if prox != nil {
+			if ls := prox.listenerStates(); ls != nil {
+				v.Proxy = ls
+			}
+		}
+		return v
+	}
+}
+
 // adminHandler serves the node's admin endpoints in front of next (the API):
 // GET /admin/v1/lookup/{ip}, GET /admin/v1/snapshot, GET /admin/v1/bgp
-// (sp may be nil: no peers configured) and GET /metrics.
-func adminHandler(h *config.Holder, sp *bgp.Speaker, metrics, next http.Handler) http.Handler {
+// (sp may be nil: no peers configured), GET /admin/v1/listeners and GET
+// /metrics.
+func adminHandler(h *config.Holder, sp *bgp.Speaker, listeners func() listenersView, metrics, next http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/", next)
 	mux.Handle("GET /metrics", metrics)
+	mux.HandleFunc("GET /admin/v1/listeners", func(w http.ResponseWriter, r *http.Request) {
+		writeEnvelope(w, http.StatusOK, listeners(), "")
+	})
 	mux.HandleFunc("GET /admin/v1/bgp", func(w http.ResponseWriter, r *http.Request) {
 		peers := []peerView{}
 		if sp != nil {

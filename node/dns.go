@@ -236,6 +236,10 @@ func listenDNS(addr string, zones []config.Zone, reg prometheus.Registerer, log 
 	}, nil
 }
 
+// addr returns the address the responder is bound to (UDP and TCP share
+// it).
+func (n *dnsNode) addr() string { return n.conn.LocalAddr().String() }
+
 // publish hands a published snapshot to the updater; it never blocks.
 func (n *dnsNode) publish(s *config.Snapshot) { n.upd.publish(s) }
 

@@ -62,6 +62,7 @@ func startNode(t *testing.T, d *config.Daemon) string {
 	select {
 	case <-ready:
 	case err := <-done:
+		done <- err // for the cleanup
 		t.Fatalf("Run returned before ready: %v", err)
 	case <-time.After(20 * time.Second):
 		t.Fatal("node not ready after 20s")

@@ -1,11 +1,14 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,6 +29,16 @@ type listenKey struct {
 	port uint16
 }
 
+// proxyListener is the state of one listener the applied snapshot wants:
+// open, or the error of the last attempt to open it (retried with the next
+// snapshot).
+type proxyListener struct {
+	Transport string `json:"transport"` // "tcp" or "udp"
+	Port      uint16 `json:"port"`
+	Open      bool   `json:"open"`
+	Error     string `json:"error,omitempty"`
+}
+
 // proxyNode feeds the Spectrum proxy from published snapshots. Building a
 // snapshot's routing index allocates per app, so snapshots are handed over
 // through a one-slot mailbox (as to the BGP announcer and the DNS updater):
@@ -35,7 +48,8 @@ type listenKey struct {
 // using it and closed when none does. Closing a TCP listener stops accepting
 // only; established connections keep their App and run to completion.
 // Closing a UDP listener ends that socket's flows (the socket is their
-// client side).
+// client side). Each update publishes an immutable copy of the listener
+// set (listenerStates) for readers on other goroutines.
 type proxyNode struct {
 	p    *proxy.Proxy
 	pool []netip.Prefix // the anycast pool: dynamic apps' addresses are served from it
@@ -52,6 +66,10 @@ type proxyNode struct {
 	listeners map[listenKey]context.CancelFunc
 	failed    map[listenKey]string // last listen error logged per key
 	capped    map[string]string    // app ID -> protocol logged as over maxListenPorts
+
+	// states is the listener set after the last update, sorted by
+	// transport and port; the slice is never modified once stored.
+	states atomic.Pointer[[]proxyListener]
 }
 
 // startProxy starts the proxy and its updater; it serves nothing until a
@@ -122,7 +140,37 @@ func (n *proxyNode) update(ctx context.Context, s *config.Snapshot) {
 		n.listeners[k] = closeLn
 		n.log.Debug("proxy listener opened", "transport", k.t, "addr", addr)
 	}
+	for k := range n.failed {
+		if !ports[k] {
+			delete(n.failed, k) // no longer wanted: log it again if it is wanted and fails again
+		}
+	}
+	n.storeStates(ports)
 	n.log.Debug("proxy config stored", "generation", s.Generation, "listeners", len(n.listeners))
+}
+
+// storeStates publishes the state of every wanted listener. Called by the
+// run goroutine only.
+func (n *proxyNode) storeStates(ports map[listenKey]bool) {
+	states := make([]proxyListener, 0, len(ports))
+	for k := range ports {
+		_, open := n.listeners[k]
+		states = append(states, proxyListener{Transport: k.t.String(), Port: k.port, Open: open, Error: n.failed[k]})
+	}
+	slices.SortFunc(states, func(a, b proxyListener) int {
+		return cmp.Or(cmp.Compare(a.Transport, b.Transport), cmp.Compare(a.Port, b.Port))
+	})
+	n.states.Store(&states)
+}
+
+// listenerStates returns the listeners the last applied snapshot wants,
+// sorted by transport and port (nil before the first snapshot). It is
+// safe for concurrent use; callers must not modify the slice.
+func (n *proxyNode) listenerStates() []proxyListener {
+	if p := n.states.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // build returns the proxy config of s and the listeners its apps need.

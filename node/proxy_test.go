@@ -325,3 +325,121 @@ func TestProxyTable(t *testing.T) {
 		t.Errorf("capped = %v, want s2 logged", n.capped)
 	}
 }
+
+// freeUDPPort returns a UDP port free on the wildcard address at the time
+// of the call.
+func freeUDPPort(t *testing.T) uint16 {
+	t.Helper()
+	c, err := net.ListenPacket("udp", ":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return uint16(c.LocalAddr().(*net.UDPAddr).Port)
+}
+
+type listenersResult struct {
+	API          string          `json:"api"`
+	DNS          string          `json:"dns"`
+	ProxyEnabled bool            `json:"proxy_enabled"`
+	Proxy        []proxyListener `json:"proxy"`
+}
+
+// TestAdminListeners checks GET /admin/v1/listeners: the API and DNS
+// addresses the node bound, and one entry per proxy listener the Spectrum
+// apps want, open or with the error that kept it closed (here a TCP port
+// another socket holds), following app creation and deletion.
+func TestAdminListeners(t *testing.T) {
+	t.Parallel()
+	busy, err := net.Listen("tcp", ":0") // the wildcard port a proxy listener cannot get
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	busyPort := uint16(busy.Addr().(*net.TCPAddr).Port)
+	tcpPort, udpPort, dnsAddr := freeTCPPort(t), freeUDPPort(t), freeDNSAddr(t)
+
+	d := testDaemon(t, fmt.Sprintf(`listen: {proxy: true, dns: %q}
+zones: [{id: %s, name: example.net, account_id: %s}]
+`, dnsAddr, zoneNet, acctA))
+	base := startNode(t, d)
+	var v listenersResult
+	call(t, base, "GET", "/admin/v1/listeners", "", &v)
+	if v.API != strings.TrimPrefix(base, "http://") || v.DNS != dnsAddr || !v.ProxyEnabled || v.Proxy == nil || len(v.Proxy) != 0 {
+		t.Errorf("listeners before any app: %+v, want api %s, dns %s, the proxy enabled with no listeners", v, strings.TrimPrefix(base, "http://"), dnsAddr)
+	}
+
+	o := onboard(t, base, "127.77.0.0/24", 64496, "127.77.0.16/29")
+	o.patch(t, base, `{"on_demand":{"advertised":true}}`)
+	app := func(name, protocol, ip, origin string) string {
+		var a struct{ ID string }
+		call(t, base, "POST", "/client/v4/zones/"+zoneNet+"/spectrum/apps", fmt.Sprintf(`{
+			"protocol": %q, "dns": {"type": "ADDRESS", "name": %q},
+			"edge_ips": {"type": "static", "ips": [%q]}, "origin_direct": [%q]}`, protocol, name, ip, origin), &a)
+		return a.ID
+	}
+	app("l4.example.net", fmt.Sprintf("tcp/%d", tcpPort), "127.77.0.18", "tcp://192.0.2.1:22")
+	app("dns.example.net", fmt.Sprintf("udp/%d", udpPort), "127.77.0.18", "udp://192.0.2.1:53")
+	busyApp := app("busy.example.net", fmt.Sprintf("tcp/%d", busyPort), "127.77.0.19", "tcp://192.0.2.1:22")
+
+	want := []proxyListener{
+		{Transport: "tcp", Port: tcpPort, Open: true},
+		{Transport: "tcp", Port: busyPort},
+		{Transport: "udp", Port: udpPort, Open: true},
+	}
+	if busyPort < tcpPort {
+		want[0], want[1] = want[1], want[0]
+	}
+	v = waitListeners(t, base, func(v listenersResult) bool { return len(v.Proxy) == 3 })
+	for i := range v.Proxy {
+		got := v.Proxy[i]
+		if got.Port == busyPort {
+			if !strings.Contains(got.Error, "address already in use") {
+				t.Errorf("listener tcp/%d: error %q, want address already in use", busyPort, got.Error)
+			}
+			got.Error = ""
+		}
+		if got != want[i] {
+			t.Errorf("listener %d: %+v, want %+v", i, v.Proxy[i], want[i])
+		}
+	}
+	// What it says is open accepts connections.
+	c, err := dialEdge(netip.AddrPortFrom(netip.MustParseAddr("127.77.0.18"), tcpPort))
+	if err != nil {
+		t.Errorf("dialing the open listener tcp/%d: %v", tcpPort, err)
+	} else {
+		c.Close()
+	}
+
+	// Deleting the app that wants the busy port drops its entry.
+	call(t, base, "DELETE", "/client/v4/zones/"+zoneNet+"/spectrum/apps/"+busyApp, "", nil)
+	v = waitListeners(t, base, func(v listenersResult) bool { return len(v.Proxy) == 2 })
+	if v.Proxy[0] != (proxyListener{Transport: "tcp", Port: tcpPort, Open: true}) || v.Proxy[1] != (proxyListener{Transport: "udp", Port: udpPort, Open: true}) {
+		t.Errorf("listeners after deleting the busy app: %+v, want tcp/%d and udp/%d open", v.Proxy, tcpPort, udpPort)
+	}
+
+	// Without DNS and the proxy only the API listens.
+	base = startNode(t, testDaemon(t, ""))
+	v = listenersResult{}
+	call(t, base, "GET", "/admin/v1/listeners", "", &v)
+	if v.API != strings.TrimPrefix(base, "http://") || v.DNS != "" || v.ProxyEnabled || v.Proxy == nil || len(v.Proxy) != 0 {
+		t.Errorf("listeners of a node without dns and proxy: %+v, want the api alone", v)
+	}
+}
+
+// waitListeners polls GET /admin/v1/listeners until cond holds (the proxy
+// applies snapshots asynchronously).
+func waitListeners(t *testing.T, base string, cond func(listenersResult) bool) listenersResult {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		var v listenersResult
+		call(t, base, "GET", "/admin/v1/listeners", "", &v)
+		if cond(v) {
+			return v
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("listeners: condition not met after 10s; last %+v", v)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -94,6 +94,21 @@ func Run(ctx context.Context, opts Options) (err error) {
 		}()
 	}
 
+	// The AnyIP local routes follow the snapshots from the first one on
+	// (Open fails here without CAP_NET_ADMIN); they are removed after the
+	// BGP speaker withdraws and the proxy stops, before the store closes.
+	var aip *anyipNode
+	if d.Listen.AnyIP {
+		if aip, err = startAnyIP(d.Pool(), log); err != nil {
+			return err
+		}
+		defer func() {
+			if cerr := aip.close(); cerr != nil {
+				log.Error("removing the anyip routes", "err", cerr)
+			}
+		}()
+	}
+
 	// The Spectrum proxy follows the snapshots from the first one on; it
 	// stops after the BGP speaker withdraws and before the store closes.
 	var prox *proxyNode
@@ -157,7 +172,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 		st: st, clock: clk, holder: holder, log: log.With("component", "node"),
 		opts: config.CompileOptions{AnycastPool: d.Pool(), ManagedAddressMaps: d.ManagedAddressMaps()},
 	}
-	if ann != nil || dnsN != nil || prox != nil {
+	if ann != nil || dnsN != nil || prox != nil || aip != nil {
 		rec.published = func(s *config.Snapshot) {
 			if ann != nil {
 				ann.publish(s)
@@ -167,6 +182,9 @@ func Run(ctx context.Context, opts Options) (err error) {
 			}
 			if prox != nil {
 				prox.publish(s)
+			}
+			if aip != nil {
+				aip.publish(s)
 			}
 		}
 	}
@@ -191,7 +209,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 	}
 
 	hs := &http.Server{
-		Handler:           mets.instrument(adminHandler(holder, sp, mets.handler(), srv.Handler())),
+		Handler:           mets.instrument(adminHandler(holder, sp, listenersOf(ln.Addr(), dnsN, prox), mets.handler(), srv.Handler())),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
@@ -221,6 +239,11 @@ func Run(ctx context.Context, opts Options) (err error) {
 	if prox != nil {
 		if err := prox.close(sctx); err != nil {
 			log.Error("stopping the proxy", "err", err)
+		}
+	}
+	if aip != nil {
+		if err := aip.close(); err != nil {
+			log.Error("removing the anyip routes", "err", err)
 		}
 	}
 	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {

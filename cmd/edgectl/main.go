@@ -1,9 +1,11 @@
 // Command edgectl inspects and drives a running edged through its admin
 // endpoints: what the dispatch table says about an address, the state of
-// prefixes, bindings and announcements, and the lab clock.
+// prefixes, bindings, announcements, BGP sessions, Spectrum apps and
+// listeners, and the lab clock.
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -24,13 +26,17 @@ import (
 const usage = `usage: edgectl [-api URL] [-o table|json] COMMAND [ARGS]
 
 Commands:
-  status                 prefixes, bindings and announced BGP prefixes
+  status                 prefixes, bindings, BGP prefixes (advertised and
+                         announced), BGP peers, Spectrum apps, and the
+                         listeners (API, DNS, proxy ports: open or failed)
   lookup IP              what the edge's dispatch (LPM) table says about IP:
                          the matched binding, its service and state, the
                          announced BGP prefix, and whether traffic is served
   fast-forward DURATION  advance the lab clock (e.g. 5h) so provisioning and
                          advertisement delays pass at once
   clock                  show the lab clock
+  lab up|down|status     the network lab: edged, an FRR peer, client and
+                         origin in network namespaces (root; see edgectl lab)
 
 Flags:
 `
@@ -67,6 +73,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = lookup(c, rest[0], *out, stdout)
 	case cmd == "fast-forward" && len(rest) == 1:
 		err = fastForward(c, rest[0], *out, stdout)
+	case cmd == "lab":
+		return runLab(rest, *base, *out, stdout, stderr)
 	case cmd == "clock" && len(rest) == 0:
 		err = showClock(c, *out, stdout)
 	default:
@@ -196,6 +204,33 @@ type snapshotResult struct {
 	Announcements []config.Announcement `json:"announcements"`
 }
 
+type bgpResult struct {
+	Enabled bool `json:"enabled"`
+	Peers   []struct {
+		Address          string  `json:"address"`
+		PeerAS           uint32  `json:"peer_as"`
+		State            string  `json:"state"`
+		UptimeSeconds    float64 `json:"uptime_seconds"`
+		PrefixesSent     int     `json:"prefixes_sent"`
+		PrefixesReceived int     `json:"prefixes_received"`
+		LastError        string  `json:"last_error"`
+	} `json:"peers"`
+}
+
+type listenersResult struct {
+	API          string          `json:"api"`
+	DNS          string          `json:"dns"`
+	ProxyEnabled bool            `json:"proxy_enabled"`
+	Proxy        []proxyListener `json:"proxy"`
+}
+
+type proxyListener struct {
+	Transport string `json:"transport"`
+	Port      uint16 `json:"port"`
+	Open      bool   `json:"open"`
+	Error     string `json:"error"`
+}
+
 func status(c *client, out string, w io.Writer) error {
 	var st stateResult
 	rawState, err := c.call("GET", "/admin/v1/state", "", &st)
@@ -207,8 +242,18 @@ func status(c *client, out string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var bgp bgpResult
+	rawBGP, err := c.call("GET", "/admin/v1/bgp", "", &bgp)
+	if err != nil {
+		return err
+	}
+	var lis listenersResult
+	rawLis, err := c.call("GET", "/admin/v1/listeners", "", &lis)
+	if err != nil {
+		return err
+	}
 	if out == "json" {
-		return printJSON(w, json.RawMessage(fmt.Sprintf(`{"state":%s,"snapshot":%s}`, rawState, rawSnap)))
+		return printJSON(w, json.RawMessage(fmt.Sprintf(`{"state":%s,"snapshot":%s,"bgp":%s,"listeners":%s}`, rawState, rawSnap, rawBGP, rawLis)))
 	}
 	if st.State == nil {
 		st.State = config.NewState()
@@ -234,8 +279,103 @@ func status(c *client, out string, w io.Writer) error {
 	for _, b := range sorted(st.State.BGPPrefixes, func(b *config.BGPPrefix) string { return b.CIDR.String() }) {
 		fmt.Fprintf(tw, "%s\t%v\t%v\t%d\n", b.CIDR, b.Advertised, announced[b.ID], b.ASNPrependCount)
 	}
+	fmt.Fprintf(tw, "\nBGP PEER\tAS\tSTATE\tUPTIME\tSENT\tRECEIVED\tLAST ERROR\n")
+	if !bgp.Enabled {
+		fmt.Fprintf(tw, "none (the config lists no bgp.peers)\n")
+	}
+	for _, p := range bgp.Peers {
+		up := "-"
+		if p.State == "established" {
+			up = time.Duration(p.UptimeSeconds * float64(time.Second)).Round(time.Second).String()
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%d\t%d\t%s\n", p.Address, p.PeerAS, p.State, up, p.PrefixesSent, p.PrefixesReceived, orDash(oneLine(p.LastError)))
+	}
+	fmt.Fprintf(tw, "\nSPECTRUM APP\tZONE\tPROTOCOL\tDNS NAME\tEDGE IPS\tORIGINS\tPROXY PROTOCOL\tIP FIREWALL\n")
+	if len(st.State.SpectrumApps) == 0 {
+		fmt.Fprintf(tw, "none\n")
+	}
+	for _, a := range sorted(st.State.SpectrumApps, func(a *config.SpectrumApp) string { return a.DNS.Name + " " + a.Protocol + " " + a.ID }) {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%v\n", a.ID, cmp.Or(a.ZoneName, a.ZoneID), a.Protocol, a.DNS.Name,
+			edgeIPs(a.EdgeIPs), origins(a), a.ProxyProtocol, a.IPFirewall)
+	}
+	fmt.Fprintf(tw, "\nLISTENER\tADDRESS\tSTATE\n")
+	fmt.Fprintf(tw, "api\t%s\topen\n", lis.API)
+	if lis.DNS == "" {
+		fmt.Fprintf(tw, "dns\t-\toff (no listen.dns)\n")
+	} else {
+		fmt.Fprintf(tw, "dns\t%s\topen (udp and tcp)\n", lis.DNS)
+	}
+	switch {
+	case !lis.ProxyEnabled:
+		fmt.Fprintf(tw, "proxy\t-\toff (listen.proxy is false)\n")
+	case len(lis.Proxy) == 0:
+		fmt.Fprintf(tw, "proxy\t-\tno spectrum app needs a listener\n")
+	}
+	for _, r := range portRuns(lis.Proxy) {
+		state := "open"
+		if !r.Open {
+			state = "failed: " + orDash(oneLine(r.Error))
+		}
+		fmt.Fprintf(tw, "proxy %s\t*:%s\t%s\n", r.Transport, r.ports, state)
+	}
 	fmt.Fprintf(tw, "\nsnapshot generation %d at %s\n", snap.Generation, st.Now.Format(time.RFC3339))
 	return tw.Flush()
+}
+
+func orDash(s string) string { return cmp.Or(s, "-") }
+
+// oneLine puts a possibly multi-line (joined) error on one table row.
+func oneLine(s string) string { return strings.ReplaceAll(s, "\n", "; ") }
+
+// edgeIPs is "203.0.113.18,203.0.113.19", marked when allocated from the
+// anycast pool (dynamic).
+func edgeIPs(e config.SpectrumEdgeIPs) string {
+	ips := make([]string, 0, len(e.IPs))
+	for _, ip := range e.IPs {
+		ips = append(ips, ip.String())
+	}
+	s := orDash(strings.Join(ips, ","))
+	if e.Type == config.EdgeIPsDynamic {
+		s += " (dynamic)"
+	}
+	return s
+}
+
+// origins is the app's origin_direct URIs, or its origin_dns name with
+// the origin port.
+func origins(a *config.SpectrumApp) string {
+	if o := a.OriginDNS; o != nil {
+		s := "dns:" + o.Name
+		if a.OriginPort != nil {
+			s += ":" + a.OriginPort.String()
+		}
+		return s
+	}
+	return orDash(strings.Join(a.OriginDirect, ","))
+}
+
+// portRun is a run of consecutive proxy listener ports in the same state.
+type portRun struct {
+	proxyListener
+	ports string // "22" or "1000-2023"
+}
+
+// portRuns collapses ls (sorted by transport and port) into runs of
+// consecutive ports with the same transport and state, so that an app's
+// port range takes one row.
+func portRuns(ls []proxyListener) []portRun {
+	var out []portRun
+	for i := 0; i < len(ls); {
+		j := i + 1
+		for j < len(ls) && ls[j].Transport == ls[i].Transport && ls[j].Open == ls[i].Open &&
+			ls[j].Error == ls[i].Error && int(ls[j].Port) == int(ls[j-1].Port)+1 {
+			j++
+		}
+		r := config.PortRange{Low: ls[i].Port, High: ls[j-1].Port}
+		out = append(out, portRun{proxyListener: ls[i], ports: r.String()})
+		i = j
+	}
+	return out
 }
 
 func sorted[T any](m map[string]*T, key func(*T) string) []*T {
