@@ -26,7 +26,7 @@ build: ## build edged and edgectl into bin/
 	$(GO) build -o $(BIN)/ ./cmd/...
 
 .PHONY: run
-run: deps build ## run edged with CONFIG (default: the embedded demo config) and print what to try
+run: deps build ## as root: the network lab (edgectl lab up); else edged on loopback (CONFIG=file); prints what to try
 	@scripts/run.sh $(CONFIG)
 
 .PHONY: test

@@ -16,6 +16,8 @@ declare -A pkgs=(
 	[bird]=bird2               # bgp, netlab: BIRD peers in netns tests
 	[haproxy]=haproxy          # proxy: PROXY v1/v2 origin (accept-proxy) and benchmark reference
 	[iperf3]=iperf3            # proxy: throughput benchmarks (bench/proxyload)
+	[nc]=netcat-openbsd        # the lab's printed commands (nc from the client namespace)
+	[ss]=iproute2              # netlab: ip, ss
 )
 
 missing=()

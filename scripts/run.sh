@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# run.sh starts edged in the foreground (Ctrl-C stops it) with the config
-# given as $1, or the embedded demo config, and prints what to try.
+# run.sh is `make run`. As root (and without a CONFIG) it brings up the
+# network lab in the foreground: edged in the "edge" namespace, an FRR peer,
+# client and origin namespaces, the demo state loaded (bin/edgectl lab up;
+# Ctrl-C tears it down). Otherwise it starts edged alone on loopback with
+# the config given as $1 (default: the embedded demo config) and prints what
+# to try. LAB=0 forces the loopback mode as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-args=()
-[ -n "${1:-}" ] && args=(-config "$1")
 api=127.0.0.1:8080
 if [ -n "${1:-}" ]; then
 	bin/edged -check "$1" >/dev/null
@@ -13,10 +15,22 @@ if [ -n "${1:-}" ]; then
 	api=${api:-127.0.0.1:8080}
 fi
 if (exec 3<>"/dev/tcp/${api%:*}/${api##*:}") 2>/dev/null; then
-	echo "run: something already listens on $api (another edged?); stop it first" >&2
+	echo "run: something already listens on $api (another edged, or a lab: bin/edgectl lab down); stop it first" >&2
 	exit 1
 fi
 
+if [ "$(id -u)" = 0 ] && [ -z "${1:-}" ] && [ "${LAB:-1}" != 0 ]; then
+	echo "edgesim: bringing up the network lab (state and logs in var/lab/; Ctrl-C tears it down)"
+	exec bin/edgectl lab up
+fi
+
+args=()
+[ -n "${1:-}" ] && args=(-config "$1")
+skipped="Not root: the network lab is skipped (namespaces edge, peer, client and
+origin; the FRR peer; BGP, AnyIP routes and the Spectrum proxy on the wire).
+Run make run as root for it."
+[ "$(id -u)" = 0 ] && skipped="The network lab is skipped (LAB=0 or a CONFIG was given); make run as root
+without them brings it up."
 cat <<MSG
 edgesim: starting edged on http://$api/client/v4/ (state in var/edgesim.db; Ctrl-C stops it)
 
@@ -33,9 +47,7 @@ Try, in another terminal (the README walks the whole onboarding with curl;
   bin/edgectl fast-forward 5h
   dig @127.0.0.1 -p 8053 example.com SOA
 
-The BGP speaker runs when the config lists bgp.peers and the Spectrum proxy
-with listen.proxy: true (the demo has neither). Not built yet: the network
-lab (edge, FRR peer, client and origin namespaces), issue 8.
+$skipped
 
 MSG
 exec bin/edged "${args[@]}"
