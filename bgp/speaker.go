@@ -14,6 +14,7 @@ import (
 
 	api "github.com/osrg/gobgp/v3/api"
 	"github.com/osrg/gobgp/v3/pkg/server"
+	"google.golang.org/protobuf/types/known/anypb"
 )
 
 // Announcer is what the data plane needs from a BGP speaker; *Speaker and
@@ -245,6 +246,27 @@ func (s *Speaker) runtimeLocked(addr netip.Addr) *peerRuntime {
 // families returns the address families a session to c carries: its
 // transport family, plus the other one when an explicit next hop for it is
 // configured (MP-BGP with a real next hop of that family).
+type familyKey struct {
+	afi  api.Family_Afi
+	safi api.Family_Safi
+}
+
+// remoteFamilies returns the address families of the peer's multiprotocol
+// capabilities; a peer that sent none speaks IPv4 unicast only (RFC 4760).
+func remoteFamilies(caps []*anypb.Any) map[familyKey]bool {
+	out := map[familyKey]bool{}
+	for _, a := range caps {
+		var mp api.MultiProtocolCapability
+		if a.MessageIs(&mp) && a.UnmarshalTo(&mp) == nil && mp.Family != nil {
+			out[familyKey{mp.Family.Afi, mp.Family.Safi}] = true
+		}
+	}
+	if len(out) == 0 {
+		out[familyKey{familyV4.Afi, familyV4.Safi}] = true
+	}
+	return out
+}
+
 func (s *Speaker) families(c PeerConfig) []*api.Family {
 	if c.Address.Is4() {
 		if s.opts.NextHop6.IsValid() {
@@ -737,7 +759,11 @@ func (s *Speaker) Status() []PeerStatus {
 			}
 		}
 		if c, ok := peers[st.Address]; ok && st.State == StateEstablished {
+			remote := remoteFamilies(p.State.RemoteCap)
 			for _, f := range s.families(c) {
+				if !remote[familyKey{f.Afi, f.Safi}] {
+					continue // configured here, not negotiated by the peer
+				}
 				if f == familyV4 {
 					st.PrefixesSent += sent4
 				} else {

@@ -134,6 +134,28 @@ func TestNetnsLabEndToEnd(t *testing.T) {
 	if err != nil || len(rs) != 1 || rs[0].ASPath != "13335" || len(rs[0].NextHops) == 0 || rs[0].NextHops[0] != l.EdgeAddr.String() {
 		t.Fatalf("FRR's route for %s: %+v (err %v), want AS path 13335 via %s", DemoPrefix, rs, err, l.EdgeAddr)
 	}
+	// Both ends agree on what went over each session (edged counts only
+	// the families the peer negotiated: IPv4 on the IPv4 session, IPv6 on
+	// the IPv6 one).
+	if err := d.poll(ctx, "edged's sent counts to match FRR's received counts", func() (bool, error) {
+		st := GetStatus(ctx, l.Dir, strings.TrimPrefix(l.API, "http://"))
+		got := map[string]int{}
+		for _, p := range st.EdgedPeers {
+			got[p.Neighbor] = p.Prefixes
+		}
+		frr := map[string]int{}
+		for _, p := range st.FRRPeers {
+			frr[p.Neighbor] = p.Prefixes
+		}
+		ok := len(got) == 2 && got[l.PeerAddr.String()] == 2 && got[l.PeerAddr6.String()] == 1 &&
+			frr[l.EdgeAddr.String()] == 2 && frr[l.EdgeAddr6.String()] == 1
+		if !ok {
+			return false, fmt.Errorf("edged sent %v, FRR received %v (%v); want 2 over IPv4 and 1 over IPv6", got, frr, st.Error)
+		}
+		return true, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 	// The peer installed it in its kernel: the client's traffic goes to
 	// the edge.
 	if out, err := l.Peer.Exec(ctx, "ip", "route", "get", DemoDelegated.String()); err != nil || !strings.Contains(string(out), "via "+l.EdgeAddr.String()) {
