@@ -80,7 +80,7 @@ func listenersOf(apiAddr net.Addr, dnsN *dnsNode, prox *proxyNode) func() listen
 // GET /admin/v1/lookup/{ip}, GET /admin/v1/snapshot, GET /admin/v1/bgp
 // (sp may be nil: no peers configured), GET /admin/v1/listeners and GET
 // /metrics.
-func adminHandler(h *config.Holder, sp *bgp.Speaker, listeners func() listenersView, metrics, next http.Handler) http.Handler {
+func adminHandler(h *config.Holder, compileErr func() string, sp *bgp.Speaker, listeners func() listenersView, metrics, next http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/", next)
 	mux.Handle("GET /metrics", metrics)
@@ -124,6 +124,7 @@ func adminHandler(h *config.Holder, sp *bgp.Speaker, listeners func() listenersV
 		v := snapshotView{
 			Generation: s.Generation, At: s.At, BuildSeconds: s.BuildTime.Seconds(),
 			Bindings: s.Entries(), Announcements: s.Announcements(),
+			LastCompileErr: compileErr(),
 		}
 		if !s.NextChange.IsZero() {
 			v.NextChange = &s.NextChange

@@ -3,6 +3,7 @@ package node
 import (
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -37,8 +38,12 @@ func newMetrics() *metrics {
 }
 
 // watch adds the published snapshot and, when sp is set, the BGP sessions.
-func (m *metrics) watch(h *config.Holder, sp *bgp.Speaker) {
+func (m *metrics) watch(h *config.Holder, compileFailures *atomic.Int64, sp *bgp.Speaker) {
 	reg := m.reg
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "edgesim_snapshot_compile_failures_total",
+		Help: "Reconciler passes that kept the last good snapshot because the state failed to load or compile.",
+	}, func() float64 { return float64(compileFailures.Load()) }))
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "edgesim_snapshot_generation",
 		Help: "Generation of the published control-plane snapshot.",

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/edgesim/edgesim/api"
@@ -15,8 +16,9 @@ import (
 // stored state whenever the store changes, the clock is fast-forwarded, or a
 // time-driven change (a binding turning active, an advertisement
 // propagating) falls due, and publishes the result. A state that fails to
-// compile keeps the last good snapshot; the failure is logged and kept in
-// lastErr.
+// compile keeps the last good snapshot; the failure is logged, counted
+// (edgesim_snapshot_compile_failures_total) and reported by LastError
+// (GET /admin/v1/snapshot's last_compile_error) until a pass succeeds.
 type reconciler struct {
 	st     store.Store
 	clock  *clock.Clock
@@ -26,6 +28,24 @@ type reconciler struct {
 	// published, when set, is called after each publication (data-plane
 	// servers push the new snapshot into their own structures).
 	published func(*config.Snapshot)
+
+	lastErr  atomic.Pointer[string] // why the last pass kept the old snapshot; nil after a good one
+	failures atomic.Int64           // passes that kept the old snapshot
+}
+
+// LastError returns why the last pass kept the last good snapshot, or "".
+func (r *reconciler) LastError() string {
+	if p := r.lastErr.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+func (r *reconciler) fail(msg string, err error) {
+	r.failures.Add(1)
+	e := msg + ": " + err.Error()
+	r.lastErr.Store(&e)
+	r.log.Error(msg+"; keeping the last good one", "err", err)
 }
 
 // run reconciles until ctx is done. It compiles once before returning from
@@ -68,15 +88,16 @@ func (r *reconciler) compile(ctx context.Context) {
 	state, err := api.LoadState(ctx, r.st)
 	if err != nil {
 		if ctx.Err() == nil {
-			r.log.Error("reading state for a snapshot; keeping the last good one", "err", err)
+			r.fail("reading state for a snapshot", err)
 		}
 		return
 	}
 	s, err := config.CompileWith(state, r.clock.Now(), r.opts)
 	if err != nil {
-		r.log.Error("compiling a snapshot; keeping the last good one", "err", err)
+		r.fail("compiling a snapshot", err)
 		return
 	}
+	r.lastErr.Store(nil)
 	r.holder.Store(s)
 	r.log.Debug("snapshot published", "generation", s.Generation, "bindings", len(s.Entries()),
 		"announcements", len(s.Announcements()), "build_seconds", s.BuildTime.Seconds())

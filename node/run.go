@@ -167,11 +167,11 @@ func Run(ctx context.Context, opts Options) (err error) {
 	// The reconciler publishes snapshots of the stored state; the first is
 	// compiled before the API accepts connections.
 	holder := config.NewHolder()
-	mets.watch(holder, sp)
 	rec := &reconciler{
 		st: st, clock: clk, holder: holder, log: log.With("component", "node"),
 		opts: config.CompileOptions{AnycastPool: d.Pool(), ManagedAddressMaps: d.ManagedAddressMaps()},
 	}
+	mets.watch(holder, &rec.failures, sp)
 	if ann != nil || dnsN != nil || prox != nil || aip != nil {
 		rec.published = func(s *config.Snapshot) {
 			if ann != nil {
@@ -209,7 +209,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 	}
 
 	hs := &http.Server{
-		Handler:           mets.instrument(adminHandler(holder, sp, listenersOf(ln.Addr(), dnsN, prox), mets.handler(), srv.Handler())),
+		Handler:           mets.instrument(adminHandler(holder, rec.LastError, sp, listenersOf(ln.Addr(), dnsN, prox), mets.handler(), srv.Handler())),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
