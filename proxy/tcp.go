@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -68,7 +69,7 @@ func (p *Proxy) ServeTCP(ctx context.Context, ln *net.TCPListener) error {
 		p.conns[tc] = struct{}{}
 		p.connWG.Add(1)
 		p.mu.Unlock()
-		go p.handleTCP(tc)
+		p.goWork(func() { p.handleTCP(tc) })
 	}
 }
 
@@ -173,7 +174,7 @@ func writeHeader(client, origin *net.TCPConn, pp ProxyProtocol, src, edge netip.
 	if err = errors.Join(err, rerr); err != nil {
 		return err
 	}
-	if _, err := origin.Write(buf[:n+got]); err != nil {
+	if err := writeAll(origin, buf[:n+got]); err != nil {
 		return err
 	}
 	if got > 0 {
@@ -184,7 +185,7 @@ func writeHeader(client, origin *net.TCPConn, pp ProxyProtocol, src, edge netip.
 
 // dialOrigin tries the app's origins in order.
 func (p *Proxy) dialOrigin(app *App, edgePort uint16, am *appMetrics) (*net.TCPConn, error) {
-	d := net.Dialer{Timeout: p.opts.dialTimeout(), KeepAlive: p.opts.keepAlive()}
+	d := net.Dialer{Timeout: p.opts.dialTimeout(), KeepAlive: p.opts.keepAlive(), ControlContext: preconnect}
 	origins := app.Origins
 	if app.OriginDNS != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), p.opts.dialTimeout())
@@ -215,6 +216,97 @@ func (p *Proxy) dialOrigin(app *App, edgePort uint16, am *appMetrics) (*net.TCPC
 	return nil, fmt.Errorf("dialing origin of app %q: %w", app.ID, errors.Join(errs...))
 }
 
+// preconnect, the Dialer's control hook, starts the connect itself with a
+// raw connect(2). On loopback (and wherever the handshake completes inside
+// the syscall) the socket is established when that returns EINPROGRESS, so
+// net's own connect then returns 0 at once: no netpoller wait (a goroutine
+// park and wake-up), no SO_ERROR getsockopt, no deadline timers. While the
+// handshake is still in flight net's connect gets EALREADY and waits as
+// usual, with the Dialer's timeout; a refused connect fails there too.
+func preconnect(_ context.Context, network, address string, rc syscall.RawConn) error {
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil || ap.Addr().Zone() != "" {
+		return nil // net connects by itself
+	}
+	var (
+		sa    unsafe.Pointer
+		salen uintptr
+	)
+	switch {
+	case network == "tcp4" && ap.Addr().Unmap().Is4():
+		sa4 := &unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: ap.Addr().Unmap().As4()}
+		binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&sa4.Port))[:], ap.Port())
+		sa, salen = unsafe.Pointer(sa4), unix.SizeofSockaddrInet4
+	case network == "tcp6":
+		sa6 := &unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: ap.Addr().As16()}
+		binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&sa6.Port))[:], ap.Port())
+		sa, salen = unsafe.Pointer(sa6), unix.SizeofSockaddrInet6
+	default:
+		return nil
+	}
+	var e syscall.Errno
+	if err := rc.Control(func(fd uintptr) {
+		_, _, e = unix.RawSyscall(unix.SYS_CONNECT, fd, uintptr(sa), salen)
+	}); err != nil {
+		return err
+	}
+	switch e {
+	case 0, unix.EINPROGRESS, unix.EINTR: // EINTR: the connect goes on
+		return nil
+	}
+	return os.NewSyscallError("connect", e)
+}
+
+// writeAll writes b to c with raw send(2) calls (MSG_NOSIGNAL), waiting in
+// the netpoller while the send buffer is full. Unlike c.Write it does not
+// enter the scheduler's syscall state: on loopback a send runs the peer's
+// receive path inside the syscall, long enough for sysmon to hand the P to
+// another thread, which costs a wake-up and context switches per write.
+func writeAll(c *net.TCPConn, b []byte) error {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	_, err = rawWrite(rc, b)
+	return err
+}
+
+// rawWrite writes b through rc (see writeAll) and returns how much of it
+// was written.
+func rawWrite(rc syscall.RawConn, b []byte) (int, error) {
+	var (
+		n    int
+		werr error
+	)
+	err := rc.Write(func(fd uintptr) bool {
+		for n < len(b) {
+			r, _, e := unix.RawSyscall6(unix.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&b[n])), uintptr(len(b)-n),
+				unix.MSG_NOSIGNAL|unix.MSG_DONTWAIT, 0, 0)
+			switch e {
+			case 0:
+				n += int(r)
+			case unix.EINTR:
+			case unix.EAGAIN:
+				return false
+			default:
+				werr = e
+				return true
+			}
+		}
+		return true
+	})
+	return n, errors.Join(err, werr)
+}
+
+// closeWrite is c.CloseWrite with a raw shutdown(2) (see writeAll).
+func closeWrite(c *net.TCPConn) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return
+	}
+	rc.Control(func(fd uintptr) { unix.RawSyscall(unix.SYS_SHUTDOWN, fd, unix.SHUT_WR, 0) })
+}
+
 var errIdle = errors.New("idle timeout")
 
 // pipe moves bytes both ways until both directions end. One direction runs
@@ -228,7 +320,7 @@ func (p *Proxy) pipe(tc *tcpConn, am *appMetrics) {
 	tc.client.SetReadDeadline(dl)
 	tc.origin.SetReadDeadline(dl)
 	done := make(chan struct{})
-	go func() {
+	go func() { // a plain goroutine: pump needs no more than the starting stack
 		p.pump(tc, tc.origin, tc.client, am.toOrigin, idle)
 		close(done)
 	}()
@@ -271,6 +363,11 @@ var smallBufs = sync.Pool{New: func() any { return new([16 << 10]byte) }}
 // unwraps it), so the pooled pipe goes back as soon as the queue drains.
 func (p *Proxy) pump(tc *tcpConn, dst, src *net.TCPConn, ctr prometheus.Counter, idle time.Duration) {
 	rc, err := src.SyscallConn()
+	if err != nil {
+		tc.abort(err)
+		return
+	}
+	dstRC, err := dst.SyscallConn()
 	if err != nil {
 		tc.abort(err)
 		return
@@ -351,7 +448,7 @@ func (p *Proxy) pump(tc *tcpConn, dst, src *net.TCPConn, ctr prometheus.Counter,
 			} else if tc.eofs.Add(1) == 1 {
 				// Half-close. The second direction to end skips it: pipe
 				// closes both sockets right away, and close sends the FIN.
-				dst.CloseWrite()
+				closeWrite(dst)
 			}
 			return
 		}
@@ -364,7 +461,7 @@ func (p *Proxy) pump(tc *tcpConn, dst, src *net.TCPConn, ctr prometheus.Counter,
 			n, err = io.Copy(dst, lr)
 		} else {
 			var w int
-			w, err = dst.Write(buf[:queued])
+			w, err = rawWrite(dstRC, buf[:queued])
 			n = int64(w)
 			smallBufs.Put(buf)
 			buf = nil
