@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -102,8 +103,26 @@ type Listen struct {
 // StateConfig says where the control-plane state lives.
 type StateConfig struct {
 	// Path of the embedded state file. Default var/edgesim.db (relative to
-	// the working directory).
+	// the working directory). Ignored when Etcd is set.
 	Path string `yaml:"path"`
+	// Etcd, when set, keeps the state in etcd instead of the file, so that
+	// several edge nodes (edged processes) share one state.
+	Etcd *EtcdState `yaml:"etcd,omitempty"`
+}
+
+// EtcdState locates a state kept in etcd.
+type EtcdState struct {
+	// Endpoints are etcd client URLs (http:// or https://; https uses the
+	// system roots). At least one.
+	Endpoints []string `yaml:"endpoints"`
+	// Prefix is the key namespace of the state; nodes sharing a state use
+	// the same one. Default /edgesim/.
+	Prefix string `yaml:"prefix,omitempty"`
+	// Username and Password authenticate to etcd; both or neither.
+	Username string `yaml:"username,omitempty"`
+	Password string `yaml:"password,omitempty"`
+	// DialTimeout bounds connecting to etcd at start. Default 5s.
+	DialTimeout Duration `yaml:"dial_timeout,omitempty"`
 }
 
 // Account is a tenant.
@@ -125,6 +144,22 @@ type Zone struct {
 	// CreatedOn is set for zones created through the API (persisted as
 	// store kind "zones"); config-seeded zones have none.
 	CreatedOn time.Time `yaml:"-" json:"created_on,omitzero"`
+	// ModifiedOn is the last PATCH that changed the zone; zero means
+	// CreatedOn.
+	ModifiedOn time.Time `yaml:"-" json:"modified_on,omitzero"`
+	// Paused (PATCH paused) makes the zone DNS-only: its proxied records
+	// answer their own content, as DNS-only records do. Only zones created
+	// through the API can be paused.
+	Paused bool `yaml:"-" json:"paused,omitempty"`
+	// VanityNameServers (PATCH vanity_name_servers) are recorded and
+	// reported; the DNS responder's NS records do not change.
+	VanityNameServers []string `yaml:"-" json:"vanity_name_servers,omitempty"`
+}
+
+// Clone returns a copy of z that shares no slice with it.
+func (z Zone) Clone() Zone {
+	z.VanityNameServers = slices.Clone(z.VanityNameServers)
+	return z
 }
 
 // Credential is either a global API key (Email+Key) or an API token
@@ -410,6 +445,7 @@ func (d *Daemon) Validate() error {
 		}
 		pool = append(pool, p)
 	}
+	d.State.validate(bad)
 	t := d.Timing
 	if t.TimeFactor != nil && (*t.TimeFactor < 0 || *t.TimeFactor > 1000) {
 		bad("timing.time_factor", "must be between 0 and 1000, got %v", *t.TimeFactor)
@@ -428,6 +464,29 @@ func (d *Daemon) Validate() error {
 	}
 	d.BGP.validate(bad)
 	return errors.Join(errs...)
+}
+
+func (s StateConfig) validate(bad func(path, format string, args ...any)) {
+	e := s.Etcd
+	if e == nil {
+		return
+	}
+	if len(e.Endpoints) == 0 {
+		bad("state.etcd.endpoints", "at least one endpoint is required")
+	}
+	for i, ep := range e.Endpoints {
+		u, err := url.Parse(ep)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" || u.Port() == "" ||
+			(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
+			bad(fmt.Sprintf("state.etcd.endpoints[%d]", i), "not an etcd client URL (http://host:port or https://host:port): %q", ep)
+		}
+	}
+	if (e.Username == "") != (e.Password == "") {
+		bad("state.etcd", "set username and password together")
+	}
+	if e.DialTimeout < 0 {
+		bad("state.etcd.dial_timeout", "must not be negative")
+	}
 }
 
 func validHostname(s string) bool {

@@ -82,6 +82,19 @@ timing: {time_factor: -1, withdraw: -5m}
 			"validation.rtr", "timing.time_factor", "timing.withdraw",
 		}},
 		{name: "no validation source", in: "version: 1\n", paths: []string{"validation"}},
+		{name: "etcd", in: `
+version: 1
+validation: {auto_valid: true}
+state:
+  etcd:
+    endpoints: ["127.0.0.1:2379", "http://127.0.0.1:2379", "unix:///run/etcd.sock", "http://[::1]", "https://etcd.example.com:2379/v3", "http://%zz"]
+    username: root
+    dial_timeout: -1s
+`, paths: []string{
+			"state.etcd.endpoints[0]", "state.etcd.endpoints[2]", "state.etcd.endpoints[3]",
+			"state.etcd.endpoints[4]", "state.etcd.endpoints[5]", "state.etcd", "state.etcd.dial_timeout",
+		}},
+		{name: "etcd without endpoints", in: "version: 1\nvalidation: {auto_valid: true}\nstate: {etcd: {prefix: /edgesim/}}\n", paths: []string{"state.etcd.endpoints"}},
 		{name: "bgp", in: `
 version: 1
 validation: {auto_valid: true}
@@ -141,6 +154,31 @@ func TestDefaultsApplied(t *testing.T) {
 	}
 	if d.Listen.Proxy || d.Listen.AnyIP {
 		t.Errorf("defaults: listen.proxy=%v listen.anyip=%v, want both off", d.Listen.Proxy, d.Listen.AnyIP)
+	}
+}
+
+func TestStateEtcd(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile("testdata/etcd.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := Decode(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := d.State.Etcd
+	if e == nil {
+		t.Fatal("state.etcd not decoded")
+	}
+	want := EtcdState{
+		Endpoints: []string{"http://127.0.0.1:2379", "https://[2001:db8::1]:2379"},
+		Prefix:    "/edgesim/lab/", Username: "edged", Password: "s3cret",
+		DialTimeout: Duration(2 * time.Second),
+	}
+	if !slices.Equal(e.Endpoints, want.Endpoints) || e.Prefix != want.Prefix || e.Username != want.Username ||
+		e.Password != want.Password || e.DialTimeout != want.DialTimeout {
+		t.Errorf("state.etcd = %+v, want %+v", *e, want)
 	}
 }
 

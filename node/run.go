@@ -15,7 +15,6 @@ import (
 	"github.com/edgesim/edgesim/config"
 	"github.com/edgesim/edgesim/internal/clock"
 	"github.com/edgesim/edgesim/registry"
-	"github.com/edgesim/edgesim/store"
 )
 
 // Options configure Run.
@@ -48,7 +47,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 		drain = 10 * time.Second
 	}
 
-	st, err := store.OpenBolt(d.State.Path, store.BoltOptions{})
+	st, err := openState(ctx, d.State, log)
 	if err != nil {
 		return fmt.Errorf("opening state: %w", err)
 	}

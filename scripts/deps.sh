@@ -18,6 +18,7 @@ declare -A pkgs=(
 	[iperf3]=iperf3            # proxy: throughput benchmarks (bench/proxyload)
 	[nc]=netcat-openbsd        # the lab's printed commands (nc from the client namespace)
 	[ss]=iproute2              # netlab: ip, ss
+	[etcd]=etcd-server         # store: the etcd backend's conformance, two-client and restart tests; node: two nodes on one state
 )
 
 missing=()

@@ -14,8 +14,8 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 )
 
-// SchemaVersion is the layout version written to new state files. OpenBolt refuses files
-// with a newer version.
+// SchemaVersion is the layout version written to new state files and to the revision marker
+// of an etcd state. OpenBolt and OpenEtcd refuse other versions.
 const SchemaVersion = 1
 
 // File layout: bucket "meta" holds "schema" and "rev" (8-byte big-endian); bucket "data"

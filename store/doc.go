@@ -14,9 +14,12 @@
 //
 //   - Bolt (OpenBolt): one bbolt file, the default for a single edge node. The file is locked
 //     exclusively, so a second daemon on the same file fails fast with ErrInUse.
+//   - Etcd (OpenEtcd): the state under a key prefix in etcd, for several edge nodes that
+//     share one state, like the PoPs of one network. Each sees the others' writes (Watch).
 //   - Memory (NewMemory): for tests of other packages.
 //
-// Both pass the same conformance suite, store/storetest.
+// All three pass the same conformance suite, store/storetest (Etcd against a real etcd
+// server).
 //
 // # Concurrency
 //
@@ -28,29 +31,32 @@
 // # Durability contract
 //
 // When Apply returns nil the change is on stable storage: the bbolt transaction was committed
-// with fsync (bbolt NoSync is never set). A write that was acknowledged survives kill -9 of the
+// with fsync (bbolt NoSync is never set), or the etcd transaction was committed by the
+// cluster (in the WAL of a quorum of members, fsynced). A write that was acknowledged survives kill -9 of the
 // daemon (tested by TestKill9Durability) and, to the extent the disk honours fsync, power
 // loss. A write that was not acknowledged may or may not be present after a crash, but
 // always entirely or not at all. A new state file is created under a temporary name and
 // linked into place, so a crash during first start never leaves a half-initialised file.
 //
-// # An etcd backend (planned)
+// # The etcd backend
 //
-// The interface is shaped so that several edge nodes can share one state through etcd:
+// Under a prefix P (default "/edgesim/"):
 //
-//   - objects live under <prefix>/<kind>/<key>; kinds and keys may not contain '/' or NUL,
-//     so the mapping is unambiguous and List is a range read of <prefix>/<kind>/;
-//   - Apply is one etcd Txn whose Then branch holds the Puts and Deletes plus a Put of
-//     <prefix>/meta/rev, so every Apply creates exactly one etcd revision; Rev is that
-//     revision (taken from the response header), which is why Rev values are only promised to
-//     be strictly increasing, not consecutive;
-//   - MaxOps (128) and MaxValueSize stay within etcd's default limits (--max-txn-ops 128,
-//     1.5 MiB requests), and all backends enforce them, so behaviour does not change with
-//     the backend;
-//   - Snapshot is one range Get of <prefix>/ (a single etcd revision, hence consistent) and
-//     Watch is clientv3.Watch on <prefix>/ from Snapshot's revision + 1, which also reports
-//     changes made by other nodes (the Bolt backend's Watch only sees its own process);
-//   - conditional writes (compare-and-swap between nodes) would be an optional field on Op,
-//     mapped to a Compare on ModRevision; Bolt and Memory would then store a per-key mod
-//     revision next to each value. Not needed while one api process owns the writes.
+//   - objects live under P<kind>/<key>; kinds and keys may not contain '/' or NUL, so the
+//     mapping is unambiguous and List is a range read of P<kind>/;
+//   - Apply is one etcd Txn whose Then branch holds the puts and deletes (the last op per
+//     key) plus a put of the revision marker P"revision", so every Apply creates exactly one
+//     etcd revision; Rev is the marker's ModRevision, which is why Rev values are only
+//     promised to be strictly increasing, not consecutive, and why MaxOps is one below etcd's
+//     --max-txn-ops default of 128;
+//   - Snapshot is a range read of P at one etcd revision (paged, every page at the revision of
+//     the first), hence consistent, and its Rev is the marker's ModRevision in that read;
+//   - Watch is fed by one etcd watch per Etcd on the marker key, started at the revision
+//     OpenEtcd read and resumed by the client after a broken stream from the last revision it
+//     delivered, so no Apply (by any node) after Open is missed; if that revision was
+//     compacted meanwhile, the current revision is re-read and notified;
+//   - Apply's transaction is unconditional: the interface has no preconditions, so there is
+//     nothing to map to Compares. Conditional writes (compare-and-swap between nodes) would be
+//     an optional field on Op, mapped to a Compare on ModRevision; Bolt and Memory would then
+//     store a per-key mod revision next to each value.
 package store

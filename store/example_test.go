@@ -52,3 +52,36 @@ func Example() {
 	// loaded rev 1
 	// prefix 2af39739cc4e3b5910c918468bb89828 {"cidr":"192.0.2.0/24"}
 }
+
+// Two edge nodes share one state in etcd: what one applies, the other's Watch reports and its
+// Snapshot contains. (Not run: it needs an etcd server; store's etcd tests start one.)
+func ExampleOpenEtcd() {
+	ctx := context.Background()
+	opts := store.EtcdOptions{Endpoints: []string{"http://127.0.0.1:2379"}, Prefix: "/edgesim/"}
+	node1, err := store.OpenEtcd(ctx, opts)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer node1.Close()
+	node2, err := store.OpenEtcd(ctx, opts)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer node2.Close()
+
+	changes := node2.Watch(ctx) // subscribe first, then read
+	rev, err := node1.Apply(ctx, store.Put("prefixes", "2af39739cc4e3b5910c918468bb89828", []byte(`{"cidr":"192.0.2.0/24"}`)))
+	if err != nil {
+		log.Fatal(err)
+	}
+	for r := range changes {
+		if r >= rev {
+			break
+		}
+	}
+	all, _, err := node2.Snapshot(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(len(all["prefixes"]), "prefix")
+}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"errors"
 
 	bolt "go.etcd.io/bbolt"
@@ -27,4 +28,22 @@ func SetSchemaVersion(b *Bolt, v uint64) error {
 	return b.db.Update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketMeta).Put(keySchema, u64(v))
 	})
+}
+
+// StopFollow stops e's marker watch, as if its stream were broken.
+func StopFollow(e *Etcd) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.stopFollow()
+	<-e.followDone
+}
+
+// StartFollow starts e's marker watch again from etcd revision from, as the client does when
+// it resumes a broken stream.
+func StartFollow(e *Etcd, from int64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	fctx, stop := context.WithCancel(context.Background())
+	e.stopFollow, e.followDone = stop, make(chan struct{})
+	go e.follow(fctx, e.cli, from)
 }

@@ -79,9 +79,12 @@ type KV struct {
 }
 
 // Limits shared by all backends, so that a batch accepted by one is accepted by all. They fit
-// etcd's defaults (128 ops per transaction, 1.5 MiB per request).
+// etcd's defaults (--max-txn-ops 128, --max-request-bytes 1.5 MiB): the etcd backend's
+// transaction holds the batch plus a put of its revision marker, hence 127 ops. The request
+// size of a batch is limited by the etcd backend alone (see Etcd.Apply): a batch of several
+// values near MaxValueSize fits a Bolt file but not one etcd request.
 const (
-	MaxOps       = 128     // ops per Apply
+	MaxOps       = 127     // ops per Apply
 	MaxNameLen   = 512     // bytes in a kind or key
 	MaxValueSize = 1 << 20 // bytes in a value
 )
@@ -93,11 +96,13 @@ var (
 	ErrClosed = errors.New("store: closed")
 	// ErrInvalid is wrapped when an op, kind or key is malformed: an empty name, a name with
 	// '/' or NUL or longer than MaxNameLen, a value larger than MaxValueSize, or more than
-	// MaxOps ops in one Apply.
+	// MaxOps ops in one Apply; and, by the etcd backend, when a batch's transaction is larger
+	// than the server accepts. Nothing is written.
 	ErrInvalid = errors.New("store: invalid op")
 	// ErrInUse is wrapped by OpenBolt when another process holds the state file's lock.
 	ErrInUse = errors.New("store: state file in use")
-	// ErrSchema is wrapped by OpenBolt when the file's schema version is not supported.
+	// ErrSchema is wrapped by OpenBolt when the file's schema version is not supported, and by
+	// OpenEtcd when the prefix holds another layout or keys that are not an edgesim state.
 	ErrSchema = errors.New("store: unsupported schema version")
 )
 
