@@ -95,6 +95,10 @@ const (
 	// Zones and DNS records.
 	CodeZoneName          Code = 1801 // 400: zone name is not a DNS name with two labels, or type is not full
 	CodeZoneDuplicate     Code = 1802 // 409: a zone of that name exists
+	CodeZoneConfigured    Code = 1803 // 400: a zone of the daemon config (zones:) cannot be edited or deleted through the API
+	CodeZoneImmutable     Code = 1804 // 400: a zone PATCH names a read-only zone field (name, account, status, ...)
+	CodeZoneEditOne       Code = 1805 // 400: a zone PATCH must change exactly one of paused, type and vanity_name_servers
+	CodeZoneVanityNS      Code = 1806 // 400: vanity_name_servers are not distinct DNS names (at most 10)
 	CodeDNSRecordType     Code = 1811 // 400: record type is not A, AAAA, CNAME or TXT
 	CodeDNSRecordName     Code = 1812 // 400: record name is not a DNS name
 	CodeDNSRecordContent  Code = 1813 // 400: content does not fit the type (IPv4, IPv6, hostname, 1-2048 characters)
@@ -183,6 +187,7 @@ var ruleCodes = map[config.Rule]struct {
 	config.RuleSpectrumNameTaken:        {http.StatusConflict, CodeSpectrumNameTaken},
 	config.RuleZoneName:                 {http.StatusBadRequest, CodeZoneName},
 	config.RuleZoneDuplicate:            {http.StatusConflict, CodeZoneDuplicate},
+	config.RuleZoneVanityNS:             {http.StatusBadRequest, CodeZoneVanityNS},
 	config.RuleDNSRecordType:            {http.StatusBadRequest, CodeDNSRecordType},
 	config.RuleDNSRecordName:            {http.StatusBadRequest, CodeDNSRecordName},
 	config.RuleDNSRecordContent:         {http.StatusBadRequest, CodeDNSRecordContent},

@@ -99,7 +99,7 @@ func TestEveryRuleHasACode(t *testing.T) {
 		config.RuleSpectrumTCPOnly, config.RuleSpectrumTLS, config.RuleSpectrumTrafficType, config.RuleSpectrumEdgeIPs,
 		config.RuleSpectrumEdgeIPNotOwned, config.RuleSpectrumEdgeIPUnbound, config.RuleSpectrumDNS, config.RuleSpectrumDNSOutsideZone,
 		config.RuleSpectrumDNSTypeMode, config.RuleSpectrumHostnameIPs, config.RuleSpectrumPortConflict, config.RuleSpectrumPoolExhausted,
-		config.RuleZoneName, config.RuleZoneDuplicate, config.RuleDNSRecordType, config.RuleDNSRecordName, config.RuleDNSRecordContent,
+		config.RuleZoneName, config.RuleZoneDuplicate, config.RuleZoneVanityNS, config.RuleDNSRecordType, config.RuleDNSRecordName, config.RuleDNSRecordContent,
 		config.RuleDNSRecordTTL, config.RuleDNSRecordProxied, config.RuleDNSRecordConflict, config.RuleDNSRecordComment,
 		config.RuleAddressMapIP, config.RuleAddressMapIPNotOwned, config.RuleAddressMapManaged, config.RuleAddressMapEnabled,
 		config.RuleAddressMapMembership, config.RuleAddressMapSNI,

@@ -153,6 +153,8 @@ func FuzzZoneMapRuleRequest(f *testing.F) {
 	e.must("POST", mapPath(acctA), nil, authA, &m)
 	var ar accessRuleView
 	e.must("POST", rulesPath("zones/"+zoneA), rule("block", "ip", "192.0.2.99"), authA, &ar)
+	var z zoneView
+	e.must("POST", "/client/v4/zones", map[string]any{"name": "example.org", "account": map[string]any{"id": acctA}}, authA, &z)
 	endpoints := []struct{ method, path string }{
 		{"POST", "/client/v4/zones"},
 		{"POST", recPath(zoneA)},
@@ -163,6 +165,7 @@ func FuzzZoneMapRuleRequest(f *testing.F) {
 		{"PUT", mapPath(acctA, m.ID, "ips", "203.0.113.2")},
 		{"POST", rulesPath("zones/" + zoneA)},
 		{"PATCH", rulesPath("zones/"+zoneA, ar.ID)},
+		{"PATCH", "/client/v4/zones/" + z.ID},
 	}
 	for i, body := range []string{
 		`{"name":"example.org","account":{"id":"258def64c72dae45f3e4c8516e2111f2"},"type":"full"}`,
@@ -174,6 +177,7 @@ func FuzzZoneMapRuleRequest(f *testing.F) {
 		``,
 		`{"mode":"block","configuration":{"target":"ip_range","value":"192.0.2.0/24"},"notes":"n"}`,
 		`{"mode":"challenge"}`,
+		`{"vanity_name_servers":["ns1.example.org","ns2.example.org"]}`,
 	} {
 		f.Add(uint8(i), []byte(body))
 	}

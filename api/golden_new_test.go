@@ -23,7 +23,8 @@ func TestGoldenZonesMapsRules(t *testing.T) {
 		return r
 	}
 	g("zone_get", "GET", "/client/v4/zones/"+zoneA, nil, authA)
-	g("zone_create", "POST", "/client/v4/zones", map[string]any{"name": "example.org", "account": map[string]any{"id": acctA}}, authA)
+	var z zoneView
+	g("zone_create", "POST", "/client/v4/zones", map[string]any{"name": "example.org", "account": map[string]any{"id": acctA}}, authA).into(t, &z)
 	g("zones_list", "GET", "/client/v4/zones?per_page=5", nil, authA)
 	var r dnsRecordView
 	g("dns_record_create", "POST", recPath(zoneA), rec("A", "www", "192.0.2.10", "proxied", true, "comment", "origin"), authA).into(t, &r)
@@ -42,6 +43,12 @@ func TestGoldenZonesMapsRules(t *testing.T) {
 	g("access_rule_create", "POST", rulesPath("zones/"+zoneA), map[string]any{"mode": "block", "notes": "n", "configuration": map[string]any{"target": "ip_range", "value": "192.0.2.0/24"}}, authA)
 	g("access_rules_list", "GET", rulesPath("zones/"+zoneA), nil, authA)
 	g("admin_dns_address_map", "GET", "/admin/v1/dns", nil, noAuth)
+	g("zone_edit_paused", "PATCH", "/client/v4/zones/"+z.ID, map[string]any{"paused": true}, authA)
+	g("zone_edit_vanity", "PATCH", "/client/v4/zones/"+z.ID, map[string]any{"vanity_name_servers": []string{"ns1.example.org", "ns2.example.org"}}, authA)
+	g("zone_edit_error_immutable", "PATCH", "/client/v4/zones/"+z.ID, map[string]any{"name": "example.info"}, authA)
+	g("zone_edit_error_one", "PATCH", "/client/v4/zones/"+z.ID, map[string]any{"paused": false, "type": "full"}, authA)
+	g("zone_delete_error_configured", "DELETE", "/client/v4/zones/"+zoneA, nil, authA)
+	g("zone_delete", "DELETE", "/client/v4/zones/"+z.ID, nil, authA)
 }
 
 // TestRestartNewKinds: Spectrum apps, zones, records, maps and rules

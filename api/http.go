@@ -343,14 +343,23 @@ func writeEnvelope(w http.ResponseWriter, status int, env envelope) {
 // decodeBody reads a JSON object into dst strictly: at most 1 MiB, no
 // unknown fields (at any depth), no trailing data. An empty body counts as {}.
 func decodeBody(c *call, dst any) error {
-	body, err := io.ReadAll(io.LimitReader(c.r.Body, maxBody+1))
+	body, err := readBody(c)
 	if err != nil {
-		return errorf(http.StatusBadRequest, CodeBadJSON, "reading request body: %v", err)
-	}
-	if len(body) > maxBody {
-		return errorf(http.StatusRequestEntityTooLarge, CodeBodyTooLarge, "request body is larger than %d bytes", maxBody)
+		return err
 	}
 	return decodeJSON(body, dst)
+}
+
+// readBody reads at most 1 MiB of the request body.
+func readBody(c *call) ([]byte, error) {
+	body, err := io.ReadAll(io.LimitReader(c.r.Body, maxBody+1))
+	if err != nil {
+		return nil, errorf(http.StatusBadRequest, CodeBadJSON, "reading request body: %v", err)
+	}
+	if len(body) > maxBody {
+		return nil, errorf(http.StatusRequestEntityTooLarge, CodeBodyTooLarge, "request body is larger than %d bytes", maxBody)
+	}
+	return body, nil
 }
 
 func decodeJSON(body []byte, dst any) error {

@@ -65,6 +65,8 @@ func (s *Server) routes() http.Handler {
 	api("POST", "zones", accessWrite, s.createZone)
 	api("GET", "zones", accessRead, s.listZones)
 	api("GET", "zones/{zone_id}", accessRead, s.getZone)
+	api("PATCH", "zones/{zone_id}", accessWrite, s.editZone)
+	api("DELETE", "zones/{zone_id}", accessWrite, s.deleteZone)
 	const recs = "zones/{zone_id}/dns_records"
 	api("POST", recs, accessWrite, s.createDNSRecord)
 	api("GET", recs, accessRead, s.listDNSRecords)

@@ -211,10 +211,36 @@ func putZone(z *config.Zone) change               { return change{KindZones, z.I
 func putDNSRecord(r *config.DNSRecord) change     { return change{KindDNSRecords, r.ID, r} }
 func del(kind, id string) change                  { return change{kind: kind, id: id} }
 
+// zoneOf returns the zone an object belongs to, "" for none.
+func zoneOf(obj any) string {
+	switch o := obj.(type) {
+	case *config.DNSRecord:
+		return o.ZoneID
+	case *config.SpectrumApp:
+		return o.ZoneID
+	case *config.AccessRule:
+		if o.Scope == config.ScopeZone {
+			return o.ScopeID
+		}
+	}
+	return ""
+}
+
 // commitLocked persists changes in one atomic store.Apply and, only when that
 // succeeded, installs them in memory. The caller holds s.mu for writing and
 // must not have modified any object of s.state (changes carry copies).
+//
+// An object put into a zone that no longer exists is 404: handlers look
+// the path's zone up in authorize, before they take s.mu, so a concurrent
+// zone DELETE could otherwise leave a record, app or rule dangling.
 func (s *Server) commitLocked(ctx context.Context, changes ...change) error {
+	for _, c := range changes {
+		if z := zoneOf(c.obj); z != "" {
+			if _, ok := s.zoneLocked(z); !ok {
+				return notFound("zone %s", z)
+			}
+		}
+	}
 	ops := make([]store.Op, 0, len(changes))
 	for _, c := range changes {
 		k, ok := persistedKinds[c.kind]

@@ -3,6 +3,7 @@ package api
 import (
 	"cmp"
 	"encoding/json"
+	"maps"
 	"math"
 	"net/http"
 	"slices"
@@ -70,13 +71,15 @@ type zoneView struct {
 	ActivatedOn         *time.Time     `json:"activated_on"`
 	CreatedOn           time.Time      `json:"created_on"`
 	ModifiedOn          time.Time      `json:"modified_on"`
+	VanityNameServers   []string       `json:"vanity_name_servers,omitempty"`
 }
 
 func (s *Server) viewZone(z config.Zone) zoneView {
 	v := zoneView{
-		ID: z.ID, Name: z.Name, Status: "active", Type: "full", NameServers: nameServers,
+		ID: z.ID, Name: z.Name, Status: "active", Paused: z.Paused, Type: "full", NameServers: nameServers,
 		Meta: map[string]any{}, Owner: map[string]any{}, Plan: map[string]any{}, Permissions: []string{},
-		ActivatedOn: timePtr(z.CreatedOn), CreatedOn: z.CreatedOn.UTC(), ModifiedOn: z.CreatedOn.UTC(),
+		ActivatedOn: timePtr(z.CreatedOn), CreatedOn: z.CreatedOn.UTC(), ModifiedOn: cmp.Or(z.ModifiedOn, z.CreatedOn).UTC(),
+		VanityNameServers: slices.Clone(z.VanityNameServers),
 	}
 	v.Account.ID, v.Account.Name = z.AccountID, s.accountName(z.AccountID)
 	return v
@@ -152,6 +155,179 @@ func (s *Server) listZones(c *call) (any, error) {
 }
 
 func (s *Server) getZone(c *call) (any, error) { return s.viewZone(c.zone), nil }
+
+// storedZoneLocked returns the path's zone for a change: a zone created
+// through the API. A zone of the daemon config is 400 (CodeZoneConfigured):
+// it is seeded from the config on every start, so the API neither edits nor
+// deletes it. A zone deleted since authorize looked it up is 404. The
+// caller holds s.mu for writing.
+func (s *Server) storedZoneLocked(c *call) (*config.Zone, error) {
+	id := c.zone.ID
+	if _, ok := s.daemon.ZoneByID(id); ok {
+		return nil, errorf(http.StatusBadRequest, CodeZoneConfigured,
+			"zone %s comes from the daemon config (zones:) and cannot be changed or deleted through the API; edit the config file instead", id)
+	}
+	z, ok := s.state.Zones[id]
+	if !ok {
+		return nil, notFound("zone %s", id)
+	}
+	return z, nil
+}
+
+// zoneReadOnlyFields are the fields of a zone object (zones.Zone) that a
+// PATCH cannot change: naming one is 400 CodeZoneImmutable rather than
+// CodeUnknownField, so that a client learns the field exists but is fixed.
+var zoneReadOnlyFields = []string{
+	"id", "name", "account", "status", "development_mode", "name_servers", "original_name_servers",
+	"original_registrar", "original_dnshost", "meta", "owner", "plan", "permissions", "activated_on",
+	"created_on", "modified_on", "cname_suffix", "tenant", "tenant_unit", "verification_key",
+}
+
+// zoneEditReq is zones.ZoneEditParams: the editable fields.
+type zoneEditReq struct {
+	Paused            *bool     `json:"paused"`
+	Type              *string   `json:"type"`
+	VanityNameServers *[]string `json:"vanity_name_servers"`
+}
+
+// editZone changes one property of a zone created through the API (PATCH
+// /zones/{id}, as zones.ZoneEditParams sends it; the product changes "only
+// one zone property at a time"): paused, type (only "full" exists) or
+// vanity_name_servers (an empty list clears them). A PATCH that changes
+// nothing answers the zone without writing.
+func (s *Server) editZone(c *call) (any, error) {
+	body, err := readBody(c)
+	if err != nil {
+		return nil, err
+	}
+	var fields map[string]json.RawMessage
+	if err := decodeJSON(body, &fields); err != nil {
+		return nil, err
+	}
+	for _, f := range zoneReadOnlyFields {
+		if _, ok := fields[f]; ok {
+			return nil, errorf(http.StatusBadRequest, CodeZoneImmutable,
+				"field %q of a zone cannot be changed; a zone PATCH takes paused, type or vanity_name_servers", f)
+		}
+	}
+	var req zoneEditReq
+	if err := decodeJSON(body, &req); err != nil {
+		return nil, err
+	}
+	if n := countSet(req.Paused != nil, req.Type != nil, req.VanityNameServers != nil); n != 1 {
+		return nil, errorf(http.StatusBadRequest, CodeZoneEditOne,
+			"a zone PATCH changes exactly one of paused, type and vanity_name_servers, got %d", n)
+	}
+	if req.Type != nil && *req.Type != "full" {
+		return nil, ruleErr(config.RuleZoneName, "zone type "+strconv.Quote(*req.Type)+" is not supported; only full")
+	}
+	var vanity []string
+	if req.VanityNameServers != nil {
+		if vanity, err = config.CheckVanityNameServers(*req.VanityNameServers); err != nil {
+			return nil, err
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, err := s.storedZoneLocked(c)
+	if err != nil {
+		return nil, err
+	}
+	z := old.Clone()
+	switch {
+	case req.Paused != nil:
+		z.Paused = *req.Paused
+	case req.VanityNameServers != nil:
+		z.VanityNameServers = vanity
+	}
+	if z.Paused == old.Paused && slices.Equal(z.VanityNameServers, old.VanityNameServers) {
+		return s.viewZone(z), nil
+	}
+	z.ModifiedOn = s.clock.Now()
+	if err := s.commitLocked(c.r.Context(), putZone(&z)); err != nil {
+		return nil, err
+	}
+	s.log.Info("zone edited", "id", z.ID, "paused", z.Paused, "vanity_name_servers", len(z.VanityNameServers))
+	return s.viewZone(z), nil
+}
+
+func countSet(set ...bool) int {
+	n := 0
+	for _, b := range set {
+		if b {
+			n++
+		}
+	}
+	return n
+}
+
+// deleteZone deletes a zone created through the API and everything that
+// belongs to it, in one store Apply: its DNS records, its Spectrum apps
+// and its zone-level IP access rules are deleted (the product deletes them
+// with the zone), and address maps lose their membership for the zone
+// (the maps themselves stay). The answer is {"id": zone_id}.
+func (s *Server) deleteZone(c *call) (any, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	z, err := s.storedZoneLocked(c)
+	if err != nil {
+		return nil, err
+	}
+	changes, n := s.zoneDeletionLocked(z.ID, s.clock.Now())
+	if err := s.commitLocked(c.r.Context(), changes...); err != nil {
+		return nil, err
+	}
+	s.log.Info("zone deleted", "id", z.ID, "name", z.Name, "dns_records", n.records, "spectrum_apps", n.apps,
+		"access_rules", n.rules, "address_map_memberships", n.memberships)
+	return struct {
+		ID string `json:"id"`
+	}{z.ID}, nil
+}
+
+type zoneDeletionCounts struct{ records, apps, rules, memberships int }
+
+// zoneDeletionLocked returns the changes that delete zone id: the zone,
+// its records, apps and zone-level access rules, and each address map with
+// a membership for it, minus that membership (ModifiedAt = now). Changes
+// come in a fixed order (kind, then ID). The caller holds s.mu.
+func (s *Server) zoneDeletionLocked(id string, now time.Time) ([]change, zoneDeletionCounts) {
+	var n zoneDeletionCounts
+	var changes []change
+	for _, rid := range sortedKeys(s.state.DNSRecords) {
+		if s.state.DNSRecords[rid].ZoneID == id {
+			changes = append(changes, del(KindDNSRecords, rid))
+			n.records++
+		}
+	}
+	for _, aid := range sortedKeys(s.state.SpectrumApps) {
+		if s.state.SpectrumApps[aid].ZoneID == id {
+			changes = append(changes, del(KindSpectrum, aid))
+			n.apps++
+		}
+	}
+	for _, rid := range sortedKeys(s.state.AccessRules) {
+		if r := s.state.AccessRules[rid]; r.Scope == config.ScopeZone && r.ScopeID == id {
+			changes = append(changes, del(KindAccessRules, rid))
+			n.rules++
+		}
+	}
+	for _, mid := range sortedKeys(s.state.AddressMaps) {
+		m := s.state.AddressMaps[mid]
+		if !m.HasMember(config.MemberZone, id) {
+			continue
+		}
+		cp := m.Clone()
+		cp.Memberships = slices.DeleteFunc(cp.Memberships, func(x config.Membership) bool {
+			return x.Kind == config.MemberZone && x.Identifier == id
+		})
+		cp.ModifiedAt = now
+		changes = append(changes, putAddressMap(cp))
+		n.memberships++
+	}
+	return append(changes, del(KindZones, id)), n
+}
+
+func sortedKeys[T any](m map[string]*T) []string { return slices.Sorted(maps.Keys(m)) }
 
 // dnsRecordReq is the body of record create, PUT and PATCH: the fields of
 // the SDK's A, AAAA, CNAME and TXT params.

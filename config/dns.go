@@ -30,6 +30,7 @@ const (
 const (
 	RuleZoneName          Rule = "zone_name"           // not a DNS name
 	RuleZoneDuplicate     Rule = "zone_duplicate"      // a zone of that name exists
+	RuleZoneVanityNS      Rule = "zone_vanity_ns"      // vanity_name_servers not distinct DNS names
 	RuleDNSRecordType     Rule = "dns_record_type"     // not A, AAAA, CNAME or TXT
 	RuleDNSRecordName     Rule = "dns_record_name"     // not a DNS name
 	RuleDNSRecordContent  Rule = "dns_record_content"  // content does not fit the type
@@ -72,6 +73,32 @@ func CheckZoneName(name string, existing []string) (string, error) {
 		return "", broke(RuleZoneDuplicate, "a zone named %s exists", n)
 	}
 	return n, nil
+}
+
+// MaxVanityNameServers is the most vanity name servers a zone takes (an
+// edgesim limit; the product documents none).
+const MaxVanityNameServers = 10
+
+// CheckVanityNameServers normalizes vanity name servers (lowercase, no
+// trailing dot) and rejects names that are not DNS names with at least two
+// labels, duplicates, and more than MaxVanityNameServers. An empty list
+// clears them.
+func CheckVanityNameServers(names []string) ([]string, error) {
+	if len(names) > MaxVanityNameServers {
+		return nil, broke(RuleZoneVanityNS, "at most %d vanity name servers, got %d", MaxVanityNameServers, len(names))
+	}
+	var out []string
+	for _, name := range names {
+		n := strings.ToLower(strings.TrimSuffix(name, "."))
+		if !validHostname(n) || !strings.Contains(n, ".") {
+			return nil, broke(RuleZoneVanityNS, "vanity name server %q is not a DNS name with at least two labels", name)
+		}
+		if slices.Contains(out, n) {
+			return nil, broke(RuleZoneVanityNS, "vanity name server %s is listed twice", n)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 // RecordName turns a record name as the API accepts it ("@", "www",

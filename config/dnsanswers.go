@@ -66,7 +66,9 @@ func SpectrumTarget(name, zone string) string {
 //     (NODATA), it does not fall back to the pool. Disabled maps and maps
 //     without IPs never count.
 //  3. DNS-only records as they are: A/AAAA sets, a CNAME, TXT strings;
-//     TTL the smallest record TTL (automatic = 300).
+//     TTL the smallest record TTL (automatic = 300). The proxied records
+//     of a paused zone (Zone.Paused) count as DNS-only, as on the product,
+//     where pausing makes a zone DNS-only.
 //
 // Apps sharing a hostname share their edge IPs (the API enforces it); the
 // answer is the union anyway, with every app listed.
@@ -115,9 +117,13 @@ func buildDNSAnswers(st *State, o CompileOptions) ([]DNSAnswer, map[string]int) 
 	slices.SortFunc(records, func(x, y *DNSRecord) int {
 		return cmp.Or(cmp.Compare(x.Name, y.Name), x.CreatedOn.Compare(y.CreatedOn), cmp.Compare(x.ID, y.ID))
 	})
+	paused := map[string]bool{} // zone ID -> paused: its records are DNS-only
+	for _, z := range st.Zones {
+		paused[z.ID] = z.Paused
+	}
 	proxied := map[string]*DNSRecord{} // name -> first proxied record
 	for _, r := range records {
-		if _, ok := proxied[r.Name]; !ok && r.Proxied && Proxiable(r.Type) {
+		if _, ok := proxied[r.Name]; !ok && r.Proxied && Proxiable(r.Type) && !paused[r.ZoneID] {
 			proxied[r.Name] = r
 		}
 	}

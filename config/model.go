@@ -214,7 +214,7 @@ func (st *State) Clone() *State {
 		Bindings:     cloneMap(st.Bindings, shallow),
 		BGPPrefixes:  cloneMap(st.BGPPrefixes, shallow),
 		SpectrumApps: cloneMap(st.SpectrumApps, (*SpectrumApp).Clone),
-		Zones:        cloneMap(st.Zones, shallow),
+		Zones:        cloneMap(st.Zones, func(z *Zone) *Zone { c := z.Clone(); return &c }),
 		DNSRecords: cloneMap(st.DNSRecords, func(r *DNSRecord) *DNSRecord {
 			v := *r
 			v.Tags = slices.Clone(r.Tags)

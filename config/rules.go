@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 	"unicode/utf8"
 )
@@ -422,6 +423,9 @@ func (st *State) Check() error {
 	for id, z := range st.Zones {
 		if z.ID != id || !IsID(id) || !IsID(z.AccountID) || !validHostname(z.Name) {
 			bad("zone %q: invalid id, account or name (%q, %q, %q)", id, z.ID, z.AccountID, z.Name)
+		}
+		if ns, err := CheckVanityNameServers(z.VanityNameServers); err != nil || !slices.Equal(ns, z.VanityNameServers) {
+			bad("zone %q: invalid vanity name servers %q", id, z.VanityNameServers)
 		}
 	}
 	for id, r := range st.DNSRecords {

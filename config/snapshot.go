@@ -149,7 +149,7 @@ func CompileWith(st *State, now time.Time, o CompileOptions) (*Snapshot, error) 
 		return nil, err
 	}
 	for _, z := range st.Zones {
-		s.zones = append(s.zones, *z)
+		s.zones = append(s.zones, z.Clone())
 	}
 	slices.SortFunc(s.zones, func(x, y Zone) int { return cmp.Or(cmp.Compare(x.Name, y.Name), cmp.Compare(x.ID, y.ID)) })
 	for _, a := range sortedApps(st) {
@@ -202,7 +202,11 @@ func (s *Snapshot) Zones() []Zone {
 	if s == nil {
 		return nil
 	}
-	return slices.Clone(s.zones)
+	out := make([]Zone, len(s.zones))
+	for i, z := range s.zones {
+		out[i] = z.Clone()
+	}
+	return out
 }
 
 // SpectrumApps returns copies of the compiled State's Spectrum apps, sorted
