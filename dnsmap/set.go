@@ -68,8 +68,9 @@ type zone struct {
 	name     string // presentation form, lowercase
 	apex     []byte // lowercase wire form
 	soa      *dns.SOA
-	nodata   *answer // template: NOERROR, SOA (negative TTL) in authority
-	nxdomain *answer // template: NXDOMAIN, SOA in authority
+	soaNames [][]byte // the SOA's MNAME and RNAME, lowercase wire form
+	nodata   *answer  // template: NOERROR, SOA (negative TTL) in authority
+	nxdomain *answer  // template: NXDOMAIN, SOA in authority
 }
 
 // node is one owner name: its RRsets and the answer to every query type
@@ -92,6 +93,7 @@ type rrset struct {
 	t   uint16
 	ttl uint32
 	rrs []dns.RR
+	rd  [][]byte // rdata of each RR, packed without compression (see rdata)
 }
 
 func (n *node) rrset(t uint16) *rrset {
@@ -122,7 +124,20 @@ func (a *answer) size() int {
 // Build validates zones and precomputes every answer. It reports all
 // problems at once (errors.Join); on error the Set is nil.
 func Build(zones []Zone) (*Set, error) {
-	b := &builder{set: &Set{names: make(map[string]*node)}}
+	// Owners come grouped in practice; counting changes of owner bounds the
+	// number of distinct ones without a map.
+	owners := len(zones)
+	for i := range zones {
+		prev := ""
+		for _, rr := range zones[i].Records {
+			if h := rr.Header(); h.Name != prev {
+				owners++
+				prev = h.Name
+			}
+		}
+	}
+	b := &builder{set: &Set{names: make(map[string]*node, owners)}, order: make([]*node, 0, owners)}
+	b.w.mem = &b.mem
 	for i := range zones {
 		b.addZone(&zones[i])
 	}
@@ -150,6 +165,52 @@ type builder struct {
 	order []*node // nodes in insertion order (deterministic builds)
 	errs  []error
 	apexs map[string]*zone
+
+	// What a Set holds per name is carved from a few large blocks: with one
+	// allocation per node, RRset, answer and part, allocation and GC were
+	// most of the time of a big build (bench/RESULTS.md, ## dns).
+	w     writer // reused for every answer
+	mem   arena  // answer bytes, owner names, rdata
+	slabs struct {
+		nodes   slab[node]
+		answers slab[answer]
+		sets    slab[rrset]
+		rrs     slab[dns.RR]
+		rds     slab[[]byte]
+		types   slab[uint16]
+		ans     slab[*answer]
+	}
+	wire      [256]byte // scratch: wire form of an owner name
+	rdbuf     []byte    // scratch: rdata being packed
+	last      *node     // the node of the last record added, and its owner
+	lastOwner string
+}
+
+// slab hands out small slices carved from larger blocks. A slice has no
+// spare capacity beyond what was asked for, so appending past it moves
+// it to its own array, never into a neighbour.
+type slab[T any] struct {
+	block []T
+}
+
+const slabBlock = 1024
+
+// take returns a slice of length 0 and capacity n.
+func (s *slab[T]) take(n int) []T {
+	if n > slabBlock/8 {
+		return make([]T, 0, n)
+	}
+	if len(s.block)+n > cap(s.block) {
+		s.block = make([]T, 0, slabBlock)
+	}
+	off := len(s.block)
+	s.block = s.block[:off+n]
+	return s.block[off : off : off+n]
+}
+
+// new returns a pointer to a zero T.
+func (s *slab[T]) new() *T {
+	return &s.take(1)[:1][0]
 }
 
 func (b *builder) errorf(format string, args ...any) {
@@ -183,6 +244,9 @@ func (b *builder) addZone(zd *Zone) {
 		b.errorf("building zone %q: %d SOA records at the apex, want 1", name, len(s.rrs))
 	} else {
 		z.soa = s.rrs[0].(*dns.SOA)
+		for _, x := range rdataNames(z.soa) {
+			z.soaNames = append(z.soaNames, lowerName(x))
+		}
 	}
 	if apex.rrset(dns.TypeNS) == nil {
 		b.errorf("building zone %q: no NS at the apex", name)
@@ -193,7 +257,13 @@ func (b *builder) node(z *zone, owner []byte) *node {
 	if n, ok := b.set.names[string(owner)]; ok {
 		return n
 	}
-	n := &node{zone: z, owner: owner, isWC: owner[0] == 1 && owner[1] == '*'}
+	return b.newNode(z, owner)
+}
+
+// newNode adds the node owner, which the set does not have yet.
+func (b *builder) newNode(z *zone, owner []byte) *node {
+	n := b.slabs.nodes.new()
+	*n = node{zone: z, owner: owner, isWC: owner[0] == 1 && owner[1] == '*'}
 	b.set.names[string(owner)] = n
 	b.order = append(b.order, n)
 	return n
@@ -209,7 +279,7 @@ func (b *builder) addRR(z *zone, rr dns.RR) {
 		fail("owner is not a fully qualified name")
 		return
 	}
-	if !dns.IsSubDomain(z.name, owner) {
+	if !isSubDomain(z.name, owner) {
 		fail("owner is outside the zone")
 		return
 	}
@@ -242,7 +312,9 @@ func (b *builder) addRR(z *zone, rr dns.RR) {
 			return
 		}
 	}
-	if _, err := rdata(rr); err != nil {
+	rd, err := appendRdata(b.rdbuf[:0], rr)
+	b.rdbuf = rd
+	if err != nil {
 		fail(err.Error())
 		return
 	}
@@ -252,14 +324,27 @@ func (b *builder) addRR(z *zone, rr dns.RR) {
 			return
 		}
 	}
-	n := b.node(z, wireName(owner))
+	n := b.last
+	if n == nil || owner != b.lastOwner { // records come grouped by owner
+		wire, err := dns.PackDomainName(owner, b.wire[:], 0, nil, false)
+		if err != nil {
+			panic(fmt.Sprintf("dnsmap: packing validated name %q: %v", owner, err))
+		}
+		if n = b.set.names[string(b.wire[:wire])]; n == nil {
+			n = b.newNode(z, b.mem.bytes(b.wire[:wire]))
+		}
+		b.last, b.lastOwner = n, owner
+	}
 	if n.zone != z {
 		fail(fmt.Sprintf("owner is also in zone %q", n.zone.name))
 		return
 	}
 	s := n.rrset(h.Rrtype)
 	if s == nil {
-		n.sets = append(n.sets, rrset{t: h.Rrtype, ttl: h.Ttl})
+		if n.sets == nil {
+			n.sets = b.slabs.sets.take(2)
+		}
+		n.sets = append(n.sets, rrset{t: h.Rrtype, ttl: h.Ttl, rrs: b.slabs.rrs.take(1), rd: b.slabs.rds.take(1)})
 		s = &n.sets[len(n.sets)-1]
 	}
 	for _, have := range s.rrs {
@@ -269,6 +354,20 @@ func (b *builder) addRR(z *zone, rr dns.RR) {
 	}
 	s.ttl = min(s.ttl, h.Ttl) // RFC 2181 5.2: one TTL per RRset; serve the lowest
 	s.rrs = append(s.rrs, rr)
+	s.rd = append(s.rd, b.mem.bytes(rd))
+}
+
+// isSubDomain is dns.IsSubDomain(parent, child) for lowercase FQDNs,
+// without allocating when neither name holds an escape.
+func isSubDomain(parent, child string) bool {
+	if strings.IndexByte(parent, '\\') >= 0 || strings.IndexByte(child, '\\') >= 0 {
+		return dns.IsSubDomain(parent, child)
+	}
+	if parent == "." {
+		return true
+	}
+	return child == parent ||
+		len(child) > len(parent) && strings.HasSuffix(child, parent) && child[len(child)-len(parent)-1] == '.'
 }
 
 func rdataNames(rr dns.RR) []string {
@@ -338,11 +437,12 @@ func (b *builder) zoneTemplates(z *zone) {
 	ttl := min(soa.Hdr.Ttl, soa.Minttl)
 	mk := func(rcode uint8) *answer {
 		a := &answer{rcode: rcode}
-		w := newWriter(nil, z.apex)
+		w := b.writer(nil, z.apex)
 		w.start(&a.sect, w.base)
-		if _, err := w.rr(z.apex, soa, ttl); err != nil {
+		if _, err := w.rr(z.apex, soa, nil, ttl); err != nil {
 			b.errorf("building zone %q: %w", z.name, err)
 		}
+		w.done()
 		return a
 	}
 	z.nodata = mk(dns.RcodeSuccess)
@@ -366,10 +466,15 @@ func (b *builder) answers(n *node) {
 		// The CNAME itself answers CNAME and ANY; RRSIG gets NODATA, as in
 		// Knot; any other type follows the chain within the zone.
 		cn := b.build(n, dns.TypeCNAME)
+		end := b.chainEnd(n)
+		size := 2
+		if end != nil {
+			size += len(end.sets)
+		}
+		n.types, n.ans = b.slabs.types.take(size), b.slabs.ans.take(size)
 		n.types = append(n.types, dns.TypeCNAME, dns.TypeRRSIG)
 		n.ans = append(n.ans, cn, nodata)
 		n.anyA = cn
-		end := b.chainEnd(n)
 		if end != nil {
 			for _, s := range end.sets {
 				n.types = append(n.types, s.t)
@@ -379,6 +484,7 @@ func (b *builder) answers(n *node) {
 		n.other = b.build(n, 0)
 		return
 	}
+	n.types, n.ans = b.slabs.types.take(len(n.sets)), b.slabs.ans.take(len(n.sets))
 	for _, s := range n.sets {
 		n.types = append(n.types, s.t)
 		n.ans = append(n.ans, b.build(n, s.t))
@@ -394,8 +500,7 @@ func (b *builder) answers(n *node) {
 func (b *builder) negative(n *node, rcode uint8, suffix []byte, exact bool) *answer {
 	z := n.zone
 	special := false
-	for _, x := range rdataNames(z.soa) {
-		xw := lowerWire(wireName(x))
+	for _, xw := range z.soaNames {
 		if len(xw) > len(z.apex) && inZone(suffix, xw) {
 			special = true
 		}
@@ -409,13 +514,21 @@ func (b *builder) negative(n *node, rcode uint8, suffix []byte, exact bool) *ans
 	a := &answer{rcode: rcode}
 	var w *writer
 	if exact {
-		w = newWriter(suffix, nil)
+		w = b.writer(suffix, nil)
 	} else {
-		w = newWriter(nil, suffix)
+		w = b.writer(nil, suffix)
 	}
 	w.start(&a.sect, w.base)
 	b.soa(w, z, a)
+	w.done()
 	return a
+}
+
+// writer returns the builder's writer, reset for an answer to qname
+// (exact) or any name ending in suffix (template).
+func (b *builder) writer(qname, suffix []byte) *writer {
+	b.w.reset(qname, suffix)
+	return &b.w
 }
 
 // step resolves name within zone z the way a query would: the node holding
@@ -475,7 +588,7 @@ func (b *builder) chainEnd(n *node) *node {
 		if c == nil {
 			return cur
 		}
-		next, _ := b.step(n.zone, lowerWire(wireName(c.rrs[0].(*dns.CNAME).Target)))
+		next, _ := b.step(n.zone, lowerName(c.rrs[0].(*dns.CNAME).Target))
 		if next == nil || seen[next] {
 			return nil
 		}
@@ -489,37 +602,39 @@ func (b *builder) chainEnd(n *node) *node {
 // does not have). Owners of n's own RRs are the question name.
 func (b *builder) build(n *node, t uint16) *answer {
 	z := n.zone
-	a := &answer{}
+	a := b.slabs.answers.new()
 	var w *writer
 	if n.isWC {
-		w = newWriter(nil, n.owner[2:])
+		w = b.writer(nil, n.owner[2:])
 	} else {
-		w = newWriter(n.owner, nil)
+		w = b.writer(n.owner, nil)
 	}
 	w.start(&a.sect, w.base)
 	fail := func(err error) *answer {
+		w.done()
 		b.errorf("building zone %q: answer for %s %s: %w", z.name, wireToString(n.owner), dns.TypeToString[t], err)
 		return a
 	}
 	var owner []byte // nil: the question name
 	cur := n
-	seen := map[*node]bool{}
+	var seenBuf [maxChain + 1]*node
+	seen := seenBuf[:0]
 	var targets []ref
 	var targetNames [][]byte
 	for range maxChain + 1 {
-		seen[cur] = true
+		seen = append(seen, cur)
 		if c := cur.rrset(dns.TypeCNAME); c != nil && t != dns.TypeCNAME {
-			if _, err := w.rr(owner, c.rrs[0], c.ttl); err != nil {
+			if _, err := w.rr(owner, c.rrs[0], nil, c.ttl); err != nil {
 				return fail(err)
 			}
 			a.an++
-			tname := lowerWire(wireName(c.rrs[0].(*dns.CNAME).Target))
+			tname := lowerName(c.rrs[0].(*dns.CNAME).Target)
 			next, nx := b.step(z, tname)
 			if nx {
 				a.rcode = dns.RcodeNameError
 				b.soa(w, z, a)
 			}
-			if next == nil || seen[next] {
+			if next == nil || slices.Contains(seen, next) {
 				break
 			}
 			cur, owner = next, tname
@@ -530,15 +645,15 @@ func (b *builder) build(n *node, t uint16) *answer {
 			b.soa(w, z, a) // NODATA
 			break
 		}
-		for _, rr := range s.rrs {
-			tr, err := w.rr(owner, rr, s.ttl)
+		for j, rr := range s.rrs {
+			tr, err := w.rr(owner, rr, s.rd[j], s.ttl)
 			if err != nil {
 				return fail(err)
 			}
 			a.an++
 			if t == dns.TypeNS || t == dns.TypeMX || t == dns.TypeSRV {
 				targets = append(targets, tr)
-				targetNames = append(targetNames, lowerWire(wireName(rdataNames(rr)[0])))
+				targetNames = append(targetNames, lowerName(rdataNames(rr)[0]))
 			}
 		}
 		break
@@ -562,22 +677,21 @@ func (b *builder) build(n *node, t uint16) *answer {
 			}
 			p := part{}
 			w.start(&p, ref{}) // owners are pointers; no pointer ever targets an extra part
-			for _, rr := range s.rrs {
+			for j, rr := range s.rrs {
 				w.ptr(targets[i])
 				h := rr.Header()
-				rd, err := rdata(rr)
-				if err != nil {
-					return fail(err)
-				}
+				rd := s.rd[j]
 				p.b = append(p.b, byte(h.Rrtype>>8), byte(h.Rrtype), 0, 1,
 					byte(s.ttl>>24), byte(s.ttl>>16), byte(s.ttl>>8), byte(s.ttl),
 					byte(len(rd)>>8), byte(len(rd)))
 				p.b = append(p.b, rd...)
 				p.n++
 			}
+			w.done()
 			a.extra = append(a.extra, p)
 		}
 	}
+	w.done()
 	if 12+255+4+a.size()+11 > 0xffff {
 		return fail(errors.New("answer does not fit in a DNS message"))
 	}
@@ -586,7 +700,7 @@ func (b *builder) build(n *node, t uint16) *answer {
 
 // soa appends the zone's negative-answer SOA to the authority section.
 func (b *builder) soa(w *writer, z *zone, a *answer) {
-	if _, err := w.rr(z.apex, z.soa, min(z.soa.Hdr.Ttl, z.soa.Minttl)); err != nil {
+	if _, err := w.rr(z.apex, z.soa, nil, min(z.soa.Hdr.Ttl, z.soa.Minttl)); err != nil {
 		b.errorf("building zone %q: %w", z.name, err)
 	}
 }
