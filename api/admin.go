@@ -1,6 +1,7 @@
 package api
 
 import (
+	"fmt"
 	"net/http"
 	"time"
 
@@ -37,12 +38,19 @@ func (s *Server) fastForward(c *call) (any, error) {
 	if err != nil || d <= 0 {
 		return nil, errorf(http.StatusBadRequest, CodeAdminBadDuration, "duration %q is not a positive Go duration such as \"5h\"", *req.Duration)
 	}
-	s.mu.Lock() // one writer of the offset at a time
-	s.clock.FastForward(d)
-	err = persistClockOffset(c.r.Context(), s.store, s.clock)
+	// One writer of the offset at a time; reloads move it under s.mu too.
+	// The offset is persisted first and the clock moved only after that
+	// succeeded, like any commit (a conflict reloads the stored offset and
+	// the request is retried, so two nodes' fast-forwards add up).
+	s.mu.Lock()
+	off := s.clock.Offset() + d
+	err = s.applyLocked(c.r.Context(), clockOffsetOp(off))
+	if err == nil {
+		s.clock.FastForward(off - s.clock.Offset())
+	}
 	s.mu.Unlock()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("storing the clock offset: %w", err)
 	}
 	s.log.Info("clock fast-forwarded", "by_seconds", d.Seconds(), "offset_seconds", s.clock.Offset().Seconds())
 	return s.clockView(), nil

@@ -8,15 +8,20 @@
 // # Ownership
 //
 // A Server owns the control-plane state (a *config.State) in memory. It
-// loads it from a store.Store in New and is the only writer of the kinds
-// "prefixes", "delegations", "bindings", "bgp_prefixes", "spectrum_apps",
-// "zones" (API-created zones; config zones are not stored), "dns_records",
-// "address_maps", "access_rules" and "loa_documents". Every mutation
+// loads it from a store.Store in New and reloads it when others write to
+// the store (the Servers of several nodes may share one etcd state). Servers
+// are the only writers of the kinds "prefixes", "delegations", "bindings",
+// "bgp_prefixes", "spectrum_apps", "zones" (API-created zones; config zones
+// are not stored), "dns_records", "address_maps", "access_rules",
+// "loa_documents" and "meta" (the clock offset). Every mutation
 // works on copies of the objects it changes, checks the rules in
-// config/rules.go, persists every changed object in one atomic store.Apply,
-// and only then installs the copies in memory and answers. A failed Apply
+// config/rules.go, persists every changed object in one atomic
+// store.ApplyIf at the revision its memory was read or last written at, and
+// only then installs the copies in memory and answers. A failed Apply
 // answers 500 and leaves memory unchanged, so memory always equals the
-// store and a new Server on the same store gives the same answers.
+// store at a known revision and a new Server on the same store gives the
+// same answers. When the store has moved (store.ErrConflict), the Server
+// reloads and runs the request again against the reloaded state.
 //
 // The wire contract (envelope, status codes, x-should-retry, IDs, times)
 // follows what cloudflare-go v6 expects; see README.md for the error codes,
@@ -30,7 +35,9 @@
 // State returns a deep copy. One worker goroutine runs prefix validations:
 // it sleeps on the clock until the earliest ValidationDueAt (woken by
 // clock.FastForward and by new validate requests), calls the Validator
-// without holding the lock, and stores the result. Close stops it.
+// without holding the lock, and stores the result. A second goroutine
+// follows store.Watch and swaps in a reloaded state (under the lock) when
+// the revision moves past the Server's own. Close stops both.
 //
 // # Imports
 //

@@ -205,14 +205,7 @@ func (s *Server) serveHTTP(rt *router, w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errorf(http.StatusNotFound, CodeNoRoute, "No route for that URI"))
 		return
 	}
-	c := &call{r: r, params: params}
-	if route.access != accessNone {
-		if err := s.authorize(r, c, route.access); err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-	}
-	res, err := route.h(c)
+	res, err := s.runHandler(r, route, params)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -237,6 +230,65 @@ func (s *Server) serveHTTP(rt *router, w http.ResponseWriter, r *http.Request) {
 		env.ResultInfo = &l.info
 	}
 	writeEnvelope(w, http.StatusOK, env)
+}
+
+// maxAttempts bounds how often a request runs when its commit meets a store
+// that others moved meanwhile (errStale): each attempt reloaded the view, so
+// more than a few means a hot spot of concurrent writers.
+const maxAttempts = 5
+
+// runHandler authorizes the call and runs the route's handler. When the
+// handler's commit found the store moved by another writer (errStale; the
+// view is reloaded by then), both run again from the start with the
+// request body replayed, so that every check sees the other writer's
+// objects: a conflicting write is then answered as it would be on one node.
+func (s *Server) runHandler(r *http.Request, route *route, params map[string]string) (any, error) {
+	body := newReplayBody(r.Body)
+	r = r.WithContext(r.Context()) // a shallow copy whose Body may be replaced
+	r.Body = body
+	for attempt := 1; ; attempt++ {
+		c := &call{r: r, params: params}
+		if route.access != accessNone {
+			if err := s.authorize(r, c, route.access); err != nil {
+				return nil, err
+			}
+		}
+		res, err := route.h(c)
+		if !errors.Is(err, errStale) || attempt == maxAttempts || r.Context().Err() != nil {
+			return res, err
+		}
+		s.log.Debug("re-running a request against the reloaded state", "method", r.Method, "path", r.URL.Path, "attempt", attempt+1)
+		body.rewind()
+	}
+}
+
+// replayBody is a request body that can be read again from the start: what
+// the handler read is kept, and a rewound body reads it before the rest.
+type replayBody struct {
+	src  io.Reader    // the original body, teed into read
+	read bytes.Buffer // everything read from the original so far
+	cur  io.Reader
+}
+
+func newReplayBody(orig io.Reader) *replayBody {
+	if orig == nil {
+		orig = http.NoBody
+	}
+	b := &replayBody{}
+	b.src = io.TeeReader(orig, &b.read)
+	b.cur = b.src
+	return b
+}
+
+func (b *replayBody) Read(p []byte) (int, error) { return b.cur.Read(p) }
+
+// Close is a no-op: the server closes the original body.
+func (b *replayBody) Close() error { return nil }
+
+// rewind restarts reading from the first byte. Appending to b.read never
+// changes the bytes already in it, so the reader over them stays valid.
+func (b *replayBody) rewind() {
+	b.cur = io.MultiReader(bytes.NewReader(b.read.Bytes()), b.src)
 }
 
 // authorize checks the credential, the account it may reach and the

@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/edgesim/edgesim/config"
 	"github.com/edgesim/edgesim/internal/clock"
@@ -42,8 +44,10 @@ type Options struct {
 }
 
 // Server is the Cloudflare-compatible addressing API plus the lab admin API.
-// Create one with New; it is safe for concurrent use. Close stops its
-// validation worker.
+// Create one with New; it is safe for concurrent use. It follows its store:
+// changes written by others (another node on a shared etcd state, a tool)
+// are reloaded into its view. Close stops its validation worker and the
+// store watcher.
 type Server struct {
 	daemon    *config.Daemon
 	store     store.Store
@@ -55,7 +59,16 @@ type Server struct {
 	handler   http.Handler
 
 	mu    sync.RWMutex
-	state *config.State // guarded by mu; replaced object by object, never mutated in place
+	state *config.State // guarded by mu; replaced object by object or whole, never mutated in place
+	// rev, guarded by mu, is the store revision that state and the clock
+	// offset are exactly: the revision of the last load or of the last own
+	// commit, which is conditional on it (store.ApplyIf), so nothing
+	// written by others can hide below it.
+	rev store.Rev
+
+	reloads        atomic.Int64 // views replaced after others' writes
+	reloadFailures atomic.Int64 // reloads that failed; the old view was kept
+	conflicts      atomic.Int64 // commits refused because the store had moved
 
 	wake      chan struct{} // buffered(1): a validation was requested
 	done      chan struct{} // closed by Close
@@ -74,8 +87,13 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	if opts.Store == nil {
 		return nil, errors.New("creating api server: no store")
 	}
-	st, err := loadState(ctx, opts.Store)
+	// Subscribe before the initial read, so that no change after it is
+	// missed (store.Watch); the watcher lives until Close.
+	wctx, cancel := context.WithCancel(context.Background())
+	changes := opts.Store.Watch(wctx)
+	v, err := readStore(ctx, opts.Store)
 	if err != nil {
+		cancel()
 		return nil, err
 	}
 	s := &Server{
@@ -86,7 +104,8 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		log:       opts.Logger,
 		delays:    opts.Daemon.Timing.Delays(),
 		accounts:  map[string]bool{},
-		state:     st,
+		state:     v.state,
+		rev:       v.rev,
 		wake:      make(chan struct{}, 1),
 		done:      make(chan struct{}),
 	}
@@ -96,9 +115,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	if s.clock == nil {
 		s.clock = clock.New(nil)
 	}
-	if err := restoreClockOffset(ctx, s.store, s.clock); err != nil {
-		return nil, err
-	}
+	s.clock.FastForward(v.offset - s.clock.Offset()) // a no-op when the clock is ahead
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -107,9 +124,9 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		s.accounts[a.ID] = true
 	}
 	s.handler = s.routes()
-	wctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	s.wg.Go(func() { s.runValidations(wctx) })
+	s.wg.Go(func() { s.followStore(wctx, changes) })
 	return s, nil
 }
 
@@ -124,8 +141,28 @@ func (s *Server) State() *config.State {
 	return s.state.Clone()
 }
 
-// Close stops the validation worker and waits for it. It does not close the
-// store. Close is idempotent.
+// StoreStats counts how a Server followed its store.
+type StoreStats struct {
+	// Reloads is how often the view was replaced because others wrote to
+	// the store. A Server's own commits never cause one.
+	Reloads int64
+	// ReloadFailures counts reloads that failed (the store could not be
+	// read, or holds objects that fail to decode or config.State.Check);
+	// the old view was kept until the next change.
+	ReloadFailures int64
+	// Conflicts counts commits that store.ApplyIf refused because the store
+	// had moved past the view they were checked against; each reloaded the
+	// view and re-ran its request.
+	Conflicts int64
+}
+
+// StoreStats returns the counters of following the store.
+func (s *Server) StoreStats() StoreStats {
+	return StoreStats{Reloads: s.reloads.Load(), ReloadFailures: s.reloadFailures.Load(), Conflicts: s.conflicts.Load()}
+}
+
+// Close stops the validation worker and the store watcher and waits for
+// them. It does not close the store. Close is idempotent.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.done)
@@ -182,6 +219,35 @@ func loadState(ctx context.Context, st store.Store) (*config.State, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loading state: %w", err)
 	}
+	return decodeState(all)
+}
+
+// storedView is what a Server keeps of its store, read in one Snapshot: the
+// state, the clock offset and the revision they belong to.
+type storedView struct {
+	state  *config.State
+	offset time.Duration
+	rev    store.Rev
+}
+
+func readStore(ctx context.Context, st store.Store) (storedView, error) {
+	all, rev, err := st.Snapshot(ctx)
+	if err != nil {
+		return storedView{}, fmt.Errorf("loading state: %w", err)
+	}
+	state, err := decodeState(all)
+	if err != nil {
+		return storedView{}, err
+	}
+	off, err := storedClockOffset(all[KindMeta])
+	if err != nil {
+		return storedView{}, err
+	}
+	return storedView{state: state, offset: off, rev: rev}, nil
+}
+
+// decodeState decodes the persisted kinds of a Snapshot and checks them.
+func decodeState(all map[string][]store.KV) (*config.State, error) {
 	state := config.NewState()
 	var errs []error
 	for kind, k := range persistedKinds {
@@ -226,7 +292,7 @@ func zoneOf(obj any) string {
 	return ""
 }
 
-// commitLocked persists changes in one atomic store.Apply and, only when that
+// commitLocked persists changes in one atomic applyLocked and, only when that
 // succeeded, installs them in memory. The caller holds s.mu for writing and
 // must not have modified any object of s.state (changes carry copies).
 //
@@ -257,8 +323,8 @@ func (s *Server) commitLocked(ctx context.Context, changes ...change) error {
 		}
 		ops = append(ops, store.Put(c.kind, c.id, b))
 	}
-	if _, err := s.store.Apply(ctx, ops...); err != nil {
-		return fmt.Errorf("persisting %d changes: %w", len(ops), err)
+	if err := s.applyLocked(ctx, ops...); err != nil {
+		return err
 	}
 	for _, c := range changes {
 		if k := persistedKinds[c.kind]; c.obj == nil {
@@ -268,4 +334,96 @@ func (s *Server) commitLocked(ctx context.Context, changes ...change) error {
 		}
 	}
 	return nil
+}
+
+// errStale is wrapped by applyLocked when the store had moved past the view
+// the caller checked its change against. Nothing was written and the view
+// has been reloaded: the caller's checks must run again (serveHTTP re-runs
+// the request).
+var errStale = errors.New("api: the stored state changed under the request")
+
+// applyLocked writes ops with store.ApplyIf at s.rev, so that they land only
+// on the state they were checked against, and moves s.rev to the new
+// revision (an own commit: the watcher does not reload for it). When the
+// store has moved (another node or tool wrote), it reloads the view and
+// returns an error wrapping errStale and store.ErrConflict. The caller
+// holds s.mu for writing.
+func (s *Server) applyLocked(ctx context.Context, ops ...store.Op) error {
+	rev, err := s.store.ApplyIf(ctx, s.rev, ops...)
+	if err == nil {
+		s.rev = rev
+		return nil
+	}
+	if !errors.Is(err, store.ErrConflict) {
+		return fmt.Errorf("persisting %d changes: %w", len(ops), err)
+	}
+	s.conflicts.Add(1)
+	v, rerr := readStore(ctx, s.store)
+	if rerr != nil {
+		s.reloadFailures.Add(1)
+		return fmt.Errorf("persisting %d changes: %w; reloading the state: %w", len(ops), err, rerr)
+	}
+	s.installLocked(v)
+	s.log.Debug("write conflict; state reloaded", "revision", v.rev)
+	return fmt.Errorf("persisting %d changes: %w: %w", len(ops), errStale, err)
+}
+
+// installLocked makes v the view unless the view is already at v's
+// revision or later (an own commit newer than the read: v would lose it).
+// The clock follows the stored offset (it never moves back). The caller
+// holds s.mu for writing.
+func (s *Server) installLocked(v storedView) bool {
+	if v.rev <= s.rev {
+		return false
+	}
+	s.state, s.rev = v.state, v.rev
+	s.clock.FastForward(v.offset - s.clock.Offset())
+	s.reloads.Add(1)
+	select { // due validations may have changed
+	case s.wake <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// followStore reloads the view whenever the store's revision moves past
+// s.rev, i.e. after writes other than this Server's own (which set s.rev
+// as they commit, under s.mu, before the watcher can compare). Watch
+// coalesces notifications, so a burst of writes costs one reload (at most
+// one more if the burst goes on while it runs). A failed reload is logged
+// and counted; the old view stays until the next change. The read happens
+// without the lock, so requests are not held up by it.
+func (s *Server) followStore(ctx context.Context, changes <-chan store.Rev) {
+	for {
+		var rev store.Rev
+		select {
+		case <-ctx.Done():
+			return
+		case r, ok := <-changes:
+			if !ok {
+				return // the store was closed
+			}
+			rev = r
+		}
+		s.mu.RLock()
+		known := s.rev
+		s.mu.RUnlock()
+		if rev <= known {
+			continue // an own commit, or already loaded
+		}
+		v, err := readStore(ctx, s.store)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.reloadFailures.Add(1)
+				s.log.Error("reloading the state from the store; keeping the old view until the next change", "revision", rev, "err", err)
+			}
+			continue
+		}
+		s.mu.Lock()
+		installed := s.installLocked(v)
+		s.mu.Unlock()
+		if installed {
+			s.log.Debug("state reloaded from the store", "revision", v.rev)
+		}
+	}
 }

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"time"
 
@@ -117,7 +118,12 @@ func (s *Server) validateOne(ctx context.Context, snap config.Prefix) bool {
 		s.log.Info("prefix validated", "prefix", cp.CIDR, "id", cp.ID,
 			"irr", cp.Validation.IRR, "rpki", cp.Validation.RPKI, "ownership", cp.Validation.Ownership, "approved", cp.Approved)
 	}
-	if err := s.commitLocked(ctx, putPrefix(&cp)); err != nil {
+	if err := s.commitLocked(ctx, putPrefix(&cp)); errors.Is(err, errStale) {
+		// Another writer moved the state (e.g. another node validated the
+		// prefix first); the view is reloaded and the next pass re-checks.
+		s.log.Debug("prefix validation not stored: the state changed", "prefix", cp.CIDR, "id", cp.ID)
+		return true
+	} else if err != nil {
 		s.log.Error("storing prefix validation", "prefix", cp.CIDR, "id", cp.ID, "err", err)
 		return false
 	}

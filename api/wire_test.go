@@ -188,7 +188,7 @@ func TestPanicIsJSON500(t *testing.T) {
 	}
 }
 
-// failingStore fails Apply while fail is set.
+// failingStore fails Apply and ApplyIf while fail is set.
 type failingStore struct {
 	store.Store
 	fail atomic.Bool
@@ -199,6 +199,13 @@ func (f *failingStore) Apply(ctx context.Context, ops ...store.Op) (store.Rev, e
 		return 0, errors.New("disk on fire: /var/secret/path")
 	}
 	return f.Store.Apply(ctx, ops...)
+}
+
+func (f *failingStore) ApplyIf(ctx context.Context, rev store.Rev, ops ...store.Op) (store.Rev, error) {
+	if f.fail.Load() {
+		return 0, errors.New("disk on fire: /var/secret/path")
+	}
+	return f.Store.ApplyIf(ctx, rev, ops...)
 }
 
 func TestStoreFailureLeavesMemoryUnchanged(t *testing.T) {

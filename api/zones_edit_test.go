@@ -195,7 +195,7 @@ func TestZoneEditResult(t *testing.T) {
 	}
 }
 
-// countingStore counts successful Apply calls.
+// countingStore counts successful Apply and ApplyIf calls.
 type countingStore struct {
 	store.Store
 	applies atomic.Int64
@@ -203,6 +203,14 @@ type countingStore struct {
 
 func (c *countingStore) Apply(ctx context.Context, ops ...store.Op) (store.Rev, error) {
 	rev, err := c.Store.Apply(ctx, ops...)
+	if err == nil {
+		c.applies.Add(1)
+	}
+	return rev, err
+}
+
+func (c *countingStore) ApplyIf(ctx context.Context, rev store.Rev, ops ...store.Op) (store.Rev, error) {
+	rev, err := c.Store.ApplyIf(ctx, rev, ops...)
 	if err == nil {
 		c.applies.Add(1)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/edgesim/edgesim/api"
 	"github.com/edgesim/edgesim/bgp"
 	"github.com/edgesim/edgesim/config"
 )
@@ -58,6 +59,24 @@ func (m *metrics) watch(h *config.Holder, compileFailures *atomic.Int64, sp *bgp
 	}, func() float64 { return float64(len(h.Load().Announcements())) }))
 	if sp != nil {
 		reg.MustRegister(bgpCollector{sp})
+	}
+}
+
+// watchAPI adds how the API follows the store (api.StoreStats).
+func (m *metrics) watchAPI(srv *api.Server) {
+	for _, c := range []struct {
+		name, help string
+		get        func(api.StoreStats) int64
+	}{
+		{"edgesim_api_state_reloads_total", "Times the API reloaded its view of the state after writes by others (other nodes on a shared state).",
+			func(s api.StoreStats) int64 { return s.Reloads }},
+		{"edgesim_api_state_reload_failures_total", "API reloads that failed and kept the old view.",
+			func(s api.StoreStats) int64 { return s.ReloadFailures }},
+		{"edgesim_api_write_conflicts_total", "API writes refused because the store had moved; each reloaded and re-ran its request.",
+			func(s api.StoreStats) int64 { return s.Conflicts }},
+	} {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: c.name, Help: c.help},
+			func() float64 { return float64(c.get(srv.StoreStats())) }))
 	}
 }
 

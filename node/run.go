@@ -76,6 +76,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 		return fmt.Errorf("starting api: %w", err)
 	}
 	defer srv.Close()
+	mets.watchAPI(srv)
 
 	// The DNS responder binds now and serves once the first snapshot is
 	// compiled; it stops after the BGP speaker and before the store.

@@ -190,6 +190,16 @@ func (b *Bolt) Path() string { return b.path }
 
 // Apply implements Store. Concurrent Applies are serialised, each paying its own fsync.
 func (b *Bolt) Apply(ctx context.Context, ops ...Op) (Rev, error) {
+	return b.apply(ctx, nil, ops)
+}
+
+// ApplyIf implements Store: the revision is compared inside the write transaction.
+func (b *Bolt) ApplyIf(ctx context.Context, rev Rev, ops ...Op) (Rev, error) {
+	return b.apply(ctx, &rev, ops)
+}
+
+// apply is Apply when cond is nil, else ApplyIf(*cond).
+func (b *Bolt) apply(ctx context.Context, cond *Rev, ops []Op) (Rev, error) {
 	if err := validateOps(ops); err != nil {
 		return 0, fmt.Errorf("applying %d ops: %w", len(ops), err)
 	}
@@ -202,13 +212,20 @@ func (b *Bolt) Apply(ctx context.Context, ops ...Op) (Rev, error) {
 		return 0, fmt.Errorf("applying %d ops: %w", len(ops), ErrClosed)
 	}
 	if len(ops) == 0 {
-		return b.revLocked()
+		rev, err := b.revLocked()
+		if err == nil && cond != nil && rev != *cond {
+			return 0, fmt.Errorf("applying 0 ops at revision %d: %w: the store is at %d", *cond, ErrConflict, rev)
+		}
+		return rev, err
 	}
 	var rev Rev
 	err := b.db.Update(func(tx *bolt.Tx) error {
 		// Waiting for the writer lock may have taken a while; nothing is written yet.
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		if cur := readRev(tx); cond != nil && cur != *cond {
+			return fmt.Errorf("at revision %d: %w: the store is at %d", *cond, ErrConflict, cur)
 		}
 		data := tx.Bucket(bucketData)
 		for i, op := range ops {

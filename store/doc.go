@@ -5,8 +5,9 @@
 // # Ownership
 //
 // The api package is the only writer. It keeps the whole state in memory, writes every change
-// through Store.Apply before acknowledging it to the client, and loads everything back with
-// Snapshot at start. The node reconciler reads the store (Snapshot, Watch) to compile data-plane
+// through Store.ApplyIf (conditional on the revision its memory was read or last written at)
+// before acknowledging it to the client, loads everything with Snapshot at start and again
+// whenever Watch reports a revision it did not write itself. The node reconciler reads the store (Snapshot, Watch) to compile data-plane
 // snapshots. Data-plane packages (lpm, proxy, dnsmap, bgp) must not import store. The store
 // does not interpret values: validating them is config's job.
 //
@@ -55,8 +56,9 @@
 //     OpenEtcd read and resumed by the client after a broken stream from the last revision it
 //     delivered, so no Apply (by any node) after Open is missed; if that revision was
 //     compacted meanwhile, the current revision is re-read and notified;
-//   - Apply's transaction is unconditional: the interface has no preconditions, so there is
-//     nothing to map to Compares. Conditional writes (compare-and-swap between nodes) would be
-//     an optional field on Op, mapped to a Compare on ModRevision; Bolt and Memory would then
-//     store a per-key mod revision next to each value.
+//   - Apply's transaction is unconditional; ApplyIf(rev) adds one Compare, the marker's
+//     ModRevision equal to rev (etcd compares a missing key's as 0, which is Rev 0), so the
+//     check and the write are one step in etcd whichever node wrote last. The condition is on
+//     the whole store (one revision), not per key: any write by anyone in between fails it.
+//     Bolt compares the stored revision inside its write transaction, Memory under its lock.
 package store

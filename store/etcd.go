@@ -203,8 +203,8 @@ func (e *Etcd) objectKey(kind, key string) string { return e.prefix + kind + "/"
 // ops on one key are reduced to the last one first (etcd refuses a transaction that touches a
 // key twice; the result is the same as applying them in order).
 //
-// The transaction is unconditional: the Store interface has no preconditions, so concurrent
-// Applies from several nodes are ordered by etcd and the last write to a key wins.
+// The transaction is unconditional: concurrent Applies from several nodes are ordered by etcd
+// and the last write to a key wins. ApplyIf is the conditional form.
 //
 // A cancelled ctx is honoured before the transaction is sent. Once it is sent, Apply waits for
 // etcd's answer for up to EtcdOptions.RequestTimeout regardless of ctx, so that a nil error
@@ -213,6 +213,20 @@ func (e *Etcd) objectKey(kind, key string) string { return e.prefix + kind + "/"
 // and Rev or Snapshot tell which. A batch whose transaction would exceed
 // EtcdOptions.MaxRequestBytes is rejected with ErrInvalid before anything is sent.
 func (e *Etcd) Apply(ctx context.Context, ops ...Op) (Rev, error) {
+	return e.apply(ctx, nil, ops)
+}
+
+// ApplyIf implements Store with the transaction of Apply guarded by a compare of the revision
+// marker's ModRevision (etcd compares a missing key's as 0, matching Rev 0), so etcd checks
+// and writes in one step, whichever client wrote last. On a failed compare the transaction
+// reads the marker instead, to report the revision it found. Timeouts and lost connections
+// leave the outcome unknown, as for Apply.
+func (e *Etcd) ApplyIf(ctx context.Context, rev Rev, ops ...Op) (Rev, error) {
+	return e.apply(ctx, &rev, ops)
+}
+
+// apply is Apply when cond is nil, else ApplyIf(*cond).
+func (e *Etcd) apply(ctx context.Context, cond *Rev, ops []Op) (Rev, error) {
 	if err := validateOps(ops); err != nil {
 		return 0, fmt.Errorf("applying %d ops: %w", len(ops), err)
 	}
@@ -229,16 +243,27 @@ func (e *Etcd) Apply(ctx context.Context, ops ...Op) (Rev, error) {
 		if err != nil {
 			return 0, fmt.Errorf("applying 0 ops: %w", err)
 		}
+		if cond != nil && rev != *cond {
+			return 0, fmt.Errorf("applying 0 ops at revision %d: %w: the store is at %d", *cond, ErrConflict, rev)
+		}
 		return rev, nil
 	}
-	txn, size := e.txnOps(ops)
+	txn, size := e.txnOps(ops, cond)
 	if limit := e.opts.maxRequestBytes() - etcdFraming; size > limit {
 		return 0, fmt.Errorf("applying %d ops: %w: the transaction is %d bytes, etcd accepts %d (max request bytes %d less %d for framing)",
 			len(ops), ErrInvalid, size, limit, e.opts.maxRequestBytes(), etcdFraming)
 	}
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.opts.requestTimeout())
 	defer cancel()
-	resp, err := e.cli.Txn(wctx).Then(txn...).Commit()
+	t := e.cli.Txn(wctx)
+	if cond != nil {
+		t = t.If(clientv3.Compare(clientv3.ModRevision(e.rev), "=", int64(*cond)))
+	}
+	t = t.Then(txn...)
+	if cond != nil {
+		t = t.Else(clientv3.OpGet(e.rev))
+	}
+	resp, err := t.Commit()
 	if err != nil {
 		if errors.Is(err, rpctypes.ErrTooManyOps) || errors.Is(err, rpctypes.ErrRequestTooLarge) {
 			// Refused as a whole by the server (its limits are below etcd's defaults).
@@ -246,14 +271,22 @@ func (e *Etcd) Apply(ctx context.Context, ops ...Op) (Rev, error) {
 		}
 		return 0, fmt.Errorf("applying %d ops under etcd prefix %q: %w", len(ops), e.prefix, err)
 	}
+	if !resp.Succeeded { // only a conditional transaction can fail its compare
+		var cur int64
+		if rr := resp.Responses[0].GetResponseRange(); rr != nil && len(rr.Kvs) > 0 {
+			cur = rr.Kvs[0].ModRevision
+		}
+		return 0, fmt.Errorf("applying %d ops under etcd prefix %q at revision %d: %w: the store is at %d", len(ops), e.prefix, *cond, ErrConflict, cur)
+	}
 	rev := Rev(resp.Header.Revision)
 	e.watch.notify(rev)
 	return rev, nil
 }
 
 // txnOps turns a validated batch into the transaction's ops, the last op per key only, plus
-// the marker put, and returns the transaction's encoded size.
-func (e *Etcd) txnOps(ops []Op) ([]clientv3.Op, int) {
+// the marker put, and returns the transaction's encoded size (with the compare and the
+// failure branch's read of the marker when cond is set).
+func (e *Etcd) txnOps(ops []Op, cond *Rev) ([]clientv3.Op, int) {
 	seen := make(map[string]bool, len(ops))
 	var last []Op
 	for i := len(ops) - 1; i >= 0; i-- {
@@ -282,6 +315,12 @@ func (e *Etcd) txnOps(ops []Op) ([]clientv3.Op, int) {
 	txn = append(txn, clientv3.OpPut(e.rev, etcdMarker))
 	req.Success = append(req.Success, &pb.RequestOp{Request: &pb.RequestOp_RequestPut{
 		RequestPut: &pb.PutRequest{Key: []byte(e.rev), Value: []byte(etcdMarker)}}})
+	if cond != nil {
+		req.Compare = append(req.Compare, &pb.Compare{Result: pb.Compare_EQUAL, Target: pb.Compare_MOD,
+			Key: []byte(e.rev), TargetUnion: &pb.Compare_ModRevision{ModRevision: int64(*cond)}})
+		req.Failure = append(req.Failure, &pb.RequestOp{Request: &pb.RequestOp_RequestRange{
+			RequestRange: &pb.RangeRequest{Key: []byte(e.rev)}}})
+	}
 	return txn, req.Size()
 }
 

@@ -62,6 +62,43 @@ func waitRev(t *testing.T, ch <-chan store.Rev, want store.Rev) store.Rev {
 
 // TestEtcdTwoClients is two edge nodes on one state: each sees the other's writes through
 // Watch, Snapshot, Get and Rev.
+// TestEtcdApplyIfTwoClients: ApplyIf compares against the last write of any client of the
+// prefix, and only of that prefix (another state's writes move etcd's revision, not this
+// store's).
+func TestEtcdApplyIfTwoClients(t *testing.T) {
+	t.Parallel()
+	srv := etcdtest.Start(t)
+	a := openTestEtcd(t, srv, "/edgesim/pop/")
+	b := openTestEtcd(t, srv, "/edgesim/pop/")
+	other := openTestEtcd(t, srv, "/edgesim/elsewhere/")
+	ctx := t.Context()
+	put := func(n int) store.Op { return store.Put("prefixes", fmt.Sprintf("%032x", n), []byte("x")) }
+
+	ra, err := a.ApplyIf(ctx, 0, put(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.ApplyIf(ctx, 0, put(2)); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("b.ApplyIf(0) after a's write = %v, want ErrConflict", err)
+	}
+	if _, err := other.Apply(ctx, put(3)); err != nil {
+		t.Fatal(err)
+	}
+	rb, err := b.ApplyIf(ctx, ra, put(2))
+	if err != nil {
+		t.Fatalf("b.ApplyIf(a's revision %d), with only another prefix written since = %v", ra, err)
+	}
+	if _, err := a.ApplyIf(ctx, ra, store.Del("prefixes", fmt.Sprintf("%032x", 2))); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("a.ApplyIf(%d) after b's write at %d = %v, want ErrConflict", ra, rb, err)
+	}
+	if kvs, err := a.List(ctx, "prefixes"); err != nil || len(kvs) != 2 {
+		t.Errorf("a.List = %s, %v; want a's and b's prefixes", storetest.FormatKVs(kvs), err)
+	}
+	if got, err := a.ApplyIf(ctx, rb); err != nil || got != rb {
+		t.Errorf("a.ApplyIf(%d) with no ops = %d, %v", rb, got, err)
+	}
+}
+
 func TestEtcdTwoClients(t *testing.T) {
 	t.Parallel()
 	srv := etcdtest.Start(t)

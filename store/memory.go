@@ -29,6 +29,16 @@ func NewMemory() *Memory {
 
 // Apply implements Store.
 func (m *Memory) Apply(ctx context.Context, ops ...Op) (Rev, error) {
+	return m.apply(ctx, nil, ops)
+}
+
+// ApplyIf implements Store: the revision is compared under the store's lock.
+func (m *Memory) ApplyIf(ctx context.Context, rev Rev, ops ...Op) (Rev, error) {
+	return m.apply(ctx, &rev, ops)
+}
+
+// apply is Apply when cond is nil, else ApplyIf(*cond).
+func (m *Memory) apply(ctx context.Context, cond *Rev, ops []Op) (Rev, error) {
 	if err := validateOps(ops); err != nil {
 		return 0, fmt.Errorf("applying %d ops: %w", len(ops), err)
 	}
@@ -39,6 +49,11 @@ func (m *Memory) Apply(ctx context.Context, ops ...Op) (Rev, error) {
 	if m.closed {
 		m.mu.Unlock()
 		return 0, fmt.Errorf("applying %d ops: %w", len(ops), ErrClosed)
+	}
+	if cond != nil && *cond != m.rev {
+		rev := m.rev
+		m.mu.Unlock()
+		return 0, fmt.Errorf("applying %d ops at revision %d: %w: the store is at %d", len(ops), *cond, ErrConflict, rev)
 	}
 	if len(ops) == 0 {
 		rev := m.rev

@@ -18,6 +18,16 @@ type Store interface {
 	// Apply does not retain the ops' Values after it returns.
 	Apply(ctx context.Context, ops ...Op) (Rev, error)
 
+	// ApplyIf is Apply on the condition that the store's revision is still rev. When another
+	// Apply (of this process or, for a shared backend, of another) has moved the revision,
+	// nothing is written and the error wraps ErrConflict. Check and write are one atomic step:
+	// a caller that read the state at rev (Snapshot, or its own last Apply) and checked its
+	// change against that state knows on success that nothing came in between, and on
+	// ErrConflict reads again and re-checks (compare-and-swap on the whole store). Invalid ops
+	// wrap ErrInvalid whatever the revision. With no ops it writes nothing and returns the
+	// current Rev, or ErrConflict when that is not rev.
+	ApplyIf(ctx context.Context, rev Rev, ops ...Op) (Rev, error)
+
 	// Get returns a copy of the value stored under kind/key, or an error wrapping ErrNotFound.
 	Get(ctx context.Context, kind, key string) ([]byte, error)
 
@@ -99,6 +109,9 @@ var (
 	// MaxOps ops in one Apply; and, by the etcd backend, when a batch's transaction is larger
 	// than the server accepts. Nothing is written.
 	ErrInvalid = errors.New("store: invalid op")
+	// ErrConflict is wrapped by ApplyIf when the store's revision is not the expected one.
+	// Nothing is written.
+	ErrConflict = errors.New("store: revision moved")
 	// ErrInUse is wrapped by OpenBolt when another process holds the state file's lock.
 	ErrInUse = errors.New("store: state file in use")
 	// ErrSchema is wrapped by OpenBolt when the file's schema version is not supported, and by

@@ -52,6 +52,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Atomicity", testAtomicity},
 		{"OpsInOrder", testOpsInOrder},
 		{"RevMonotonic", testRevMonotonic},
+		{"ApplyIf", testApplyIf},
+		{"ApplyIfConcurrent", testApplyIfConcurrent},
 		{"Snapshot", testSnapshot},
 		{"SnapshotConsistent", testSnapshotConsistent},
 		{"ConcurrentApply", testConcurrentApply},
@@ -348,6 +350,98 @@ func testAtomicity(t *testing.T, s store.Store) {
 	}
 }
 
+// testApplyIf: ApplyIf writes only at the expected revision; a conflict or an invalid batch
+// changes nothing, not even the revision.
+func testApplyIf(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	r1, err := s.ApplyIf(ctx, 0, store.Put("prefixes", id(1), []byte("v1")))
+	if err != nil || r1 <= 0 {
+		t.Fatalf("ApplyIf(0) on a new store = %d, %v; want a revision > 0", r1, err)
+	}
+	if got := mustRev(t, s); got != r1 {
+		t.Errorf("Rev() after ApplyIf = %d, want %d", got, r1)
+	}
+	before, _ := mustSnapshot(t, s)
+	for _, stale := range []store.Rev{0, r1 - 1, r1 + 1} {
+		if stale == r1 {
+			continue
+		}
+		if _, err := s.ApplyIf(ctx, stale, store.Put("prefixes", id(1), []byte("lost")), store.Put("prefixes", id(2), []byte("lost"))); !errors.Is(err, store.ErrConflict) {
+			t.Errorf("ApplyIf(%d) at revision %d = %v, want ErrConflict", stale, r1, err)
+		}
+		if _, err := s.ApplyIf(ctx, stale); !errors.Is(err, store.ErrConflict) {
+			t.Errorf("ApplyIf(%d) with no ops at revision %d = %v, want ErrConflict", stale, r1, err)
+		}
+	}
+	if _, err := s.ApplyIf(ctx, r1, store.Put("prefixes", id(3), []byte("x")), invalidOps[0].op); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("ApplyIf(current, invalid batch) = %v, want ErrInvalid", err)
+	}
+	if _, err := s.ApplyIf(ctx, 0, invalidOps[0].op); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("ApplyIf(stale, invalid batch) = %v, want ErrInvalid (checked first)", err)
+	}
+	after, rev := mustSnapshot(t, s)
+	if rev != r1 || !EqualSnapshots(after, before) {
+		t.Errorf("state after failed ApplyIfs = %v @%d, want %v @%d", after, rev, before, r1)
+	}
+	if got, err := s.ApplyIf(ctx, r1); err != nil || got != r1 {
+		t.Errorf("ApplyIf(current) with no ops = %d, %v; want %d", got, err, r1)
+	}
+
+	// Plain Applies move the revision too.
+	r2 := mustApply(t, s, store.Put("prefixes", id(2), []byte("other writer")))
+	if _, err := s.ApplyIf(ctx, r1, store.Del("prefixes", id(2))); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("ApplyIf(%d) after an Apply to %d = %v, want ErrConflict", r1, r2, err)
+	}
+	r3, err := s.ApplyIf(ctx, r2, store.Del("prefixes", id(2)), store.Put("prefixes", id(1), []byte("v2")))
+	if err != nil || r3 <= r2 {
+		t.Fatalf("ApplyIf(%d) at %d = %d, %v; want a later revision", r2, r2, r3, err)
+	}
+	want := []store.KV{{Key: id(1), Value: []byte("v2")}}
+	if got := mustList(t, s, "prefixes"); !EqualKVs(got, want) {
+		t.Errorf("List = %s, want %s", FormatKVs(got), FormatKVs(want))
+	}
+}
+
+// testApplyIfConcurrent: writers increment one counter by read-check-ApplyIf, retrying on
+// ErrConflict. No increment is lost, and every conflict was real.
+func testApplyIfConcurrent(t *testing.T, s store.Store) {
+	const writers, each = 8, 10
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for range writers {
+		wg.Go(func() {
+			for done := 0; done < each; {
+				all, rev, err := s.Snapshot(t.Context())
+				if err != nil {
+					errs <- err
+					return
+				}
+				n := 0
+				if kvs := all["counter"]; len(kvs) == 1 {
+					fmt.Sscan(string(kvs[0].Value), &n)
+				}
+				_, err = s.ApplyIf(t.Context(), rev, store.Put("counter", id(0), []byte(fmt.Sprint(n+1))))
+				switch {
+				case errors.Is(err, store.ErrConflict):
+				case err != nil:
+					errs <- err
+					return
+				default:
+					done++
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if got := string(mustGet(t, s, "counter", id(0))); got != fmt.Sprint(writers*each) {
+		t.Errorf("counter = %s after %d increments by ApplyIf, want %d", got, writers*each, writers*each)
+	}
+}
+
 func testOpsInOrder(t *testing.T, s store.Store) {
 	mustApply(t, s,
 		store.Put("prefixes", id(1), []byte("first")),
@@ -581,6 +675,9 @@ func testClosed(t *testing.T, s store.Store) {
 	}
 	if _, err := s.Apply(ctx); !errors.Is(err, store.ErrClosed) {
 		t.Errorf("Apply() after Close = %v, want ErrClosed", err)
+	}
+	if _, err := s.ApplyIf(ctx, 1, store.Put("prefixes", id(2), nil)); !errors.Is(err, store.ErrClosed) {
+		t.Errorf("ApplyIf after Close = %v, want ErrClosed", err)
 	}
 	if _, err := s.Get(ctx, "prefixes", id(1)); !errors.Is(err, store.ErrClosed) {
 		t.Errorf("Get after Close = %v, want ErrClosed", err)
