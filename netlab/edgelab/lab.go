@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -84,6 +85,25 @@ type Lab struct {
 	progress io.Writer
 }
 
+// CheckTools reports the programs the lab runs that are missing, with the
+// Debian package of each (`make deps` installs them all).
+func CheckTools() error {
+	tools := []struct{ path, pkg string }{
+		{"ip", "iproute2"}, {"ss", "iproute2"}, {"sysctl", "procps"}, {"vtysh", "frr"},
+		{filepath.Join(netlab.FRRBinDir, "bgpd"), "frr"}, {filepath.Join(netlab.FRRBinDir, "zebra"), "frr"},
+	}
+	var missing []string
+	for _, t := range tools {
+		if _, err := exec.LookPath(t.path); err != nil {
+			missing = append(missing, fmt.Sprintf("%s (Debian package %s)", t.path, t.pkg))
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("the lab needs %s; `make deps` installs them", strings.Join(missing, ", "))
+	}
+	return nil
+}
+
 // Up builds the lab and starts its daemons; on error it removes whatever
 // it built. The demo state is not loaded: see LoadDemo.
 func Up(ctx context.Context, opts Options) (l *Lab, err error) {
@@ -92,6 +112,9 @@ func Up(ctx context.Context, opts Options) (l *Lab, err error) {
 	}
 	if opts.Progress == nil {
 		opts.Progress = io.Discard
+	}
+	if err := CheckTools(); err != nil {
+		return nil, err
 	}
 	l = &Lab{opts: opts, progress: opts.Progress}
 	if opts.Plain {

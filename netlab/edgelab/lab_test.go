@@ -278,3 +278,20 @@ func tail(b []byte, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// TestCheckToolsNamesMissingPackages: a missing FRR daemon is reported
+// with its Debian package and the make target that installs it.
+func TestCheckToolsNamesMissingPackages(t *testing.T) {
+	old := netlab.FRRBinDir
+	netlab.FRRBinDir = t.TempDir()
+	defer func() { netlab.FRRBinDir = old }()
+	err := CheckTools()
+	if err == nil {
+		t.Fatal("CheckTools passed without bgpd and zebra")
+	}
+	for _, want := range []string{"bgpd (Debian package frr)", "zebra (Debian package frr)", "make deps"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("CheckTools: %v; want it to mention %q", err, want)
+		}
+	}
+}
