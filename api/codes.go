@@ -9,9 +9,10 @@ import (
 
 // Code is a stable numeric error code in the envelope's errors[].code.
 // Clients branch on codes, never on messages. A number, once assigned, keeps
-// its meaning forever and is never reused. Codes 6003, 7000, 7003, 9106,
-// 9109 and 10000 follow codes observed from Cloudflare's API; 1000-1999 are
-// edgesim's own.
+// its meaning forever and is never reused. Codes 971, 6003, 7000, 7003,
+// 9106, 9109 and 10000 follow codes observed from Cloudflare's API (971 is
+// below the OpenAPI schema's minimum of 1000, but it is what the API sends
+// with a rate-limit 429); 1000-2999 are edgesim's own.
 type Code int
 
 // Every code the API answers with. The README's code table is copied from
@@ -32,6 +33,7 @@ const (
 	CodeMissingAuth      Code = 9106  // 400: no X-Auth-Email+X-Auth-Key and no Authorization: Bearer
 	CodeForbidden        Code = 9109  // 403: the token lacks the permission the route needs
 	CodeAuth             Code = 10000 // 403: unknown key, email or token
+	CodeRateLimited      Code = 971   // 429: over api.rate_limit for the credential (or an injected 429 fault); wait Retry-After seconds
 
 	// Prefixes.
 	CodeCIDRInvalid          Code = 1101 // 400: cidr is not an IP prefix
@@ -124,11 +126,14 @@ const (
 
 	// LOA documents.
 	CodeLOANotPDF   Code = 2101 // 400: the loa_document is empty or not a PDF (%PDF- header)
-	CodeLOATooLarge Code = 2102 // 413: the loa_document is larger than 10 MB
+	CodeLOATooLarge Code = 2102 // 413: the loa_document is larger than 750 KiB (768000 bytes; what one store value holds)
+	CodeLOAFilename Code = 2103 // 400: the loa_document's filename is longer than 255 bytes
 
 	// Admin API.
 	CodeAdminBadDuration Code = 1601 // 400: fast-forward duration missing, unparsable or not positive
 	CodeAdminBadIP       Code = 1602 // 400: lookup address is not an IP address
+	CodeAdminBadFault    Code = 1603 // 400: a fault's status, count, retry_after or match is invalid
+	CodeInjectedFault    Code = 1604 // the fault's status (not 429): an injected fault (POST /admin/v1/faults) answered the request
 )
 
 // ruleCodes maps each config rule to its HTTP status and code.

@@ -3,7 +3,9 @@
 // prefixes, the deprecated prefix-level bgp/status, address maps), Spectrum
 // apps, zones, DNS records and IP access rules under /client/v4/ and,
 // identically, at /, plus a lab-only admin API under /admin/v1/ (clock
-// fast-forward, on-demand lock, state dump, DNS answer set).
+// fast-forward, on-demand lock, state dump, DNS answer set, injected
+// faults). An optional per-credential rate limit (config.RateLimit) answers
+// 429 like Cloudflare's global API limit.
 //
 // # Ownership
 //

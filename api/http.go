@@ -191,8 +191,16 @@ func (s *Server) serveHTTP(rt *router, w http.ResponseWriter, r *http.Request) {
 	table := rt.api
 	if rest, ok := strings.CutPrefix(path, "/admin/v1/"); ok {
 		table, path = rt.admin, rest
-	} else if rest, ok := strings.CutPrefix(path, "/client/v4/"); ok {
-		path = rest
+	} else {
+		// An injected fault answers before anything else runs, so it
+		// never half-applies a change; admin routes are never faulted.
+		if f, ok := s.takeFault(r); ok {
+			s.writeFault(w, r, f)
+			return
+		}
+		if rest, ok := strings.CutPrefix(path, "/client/v4/"); ok {
+			path = rest
+		}
 	}
 	segs := strings.Split(strings.Trim(path, "/"), "/")
 	route, params, allowed := match(table, r.Method, segs)
@@ -205,7 +213,7 @@ func (s *Server) serveHTTP(rt *router, w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errorf(http.StatusNotFound, CodeNoRoute, "No route for that URI"))
 		return
 	}
-	res, err := s.runHandler(r, route, params)
+	res, err := s.runHandler(w.Header(), r, route, params)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -237,19 +245,33 @@ func (s *Server) serveHTTP(rt *router, w http.ResponseWriter, r *http.Request) {
 // more than a few means a hot spot of concurrent writers.
 const maxAttempts = 5
 
-// runHandler authorizes the call and runs the route's handler. When the
-// handler's commit found the store moved by another writer (errStale; the
-// view is reloaded by then), both run again from the start with the
-// request body replayed, so that every check sees the other writer's
-// objects: a conflicting write is then answered as it would be on one node.
-func (s *Server) runHandler(r *http.Request, route *route, params map[string]string) (any, error) {
+// runHandler authenticates the request, counts it against the
+// credential's rate limit (h gets the rate-limit headers), authorizes the
+// call and runs the route's handler. When the handler's commit found the
+// store moved by another writer (errStale; the view is reloaded by then),
+// authorization and handler run again from the start with the request body
+// replayed, so that every check sees the other writer's objects: a
+// conflicting write is then answered as it would be on one node. A re-run
+// is not counted again.
+func (s *Server) runHandler(h http.Header, r *http.Request, route *route, params map[string]string) (any, error) {
+	var cred *config.Credential
+	if route.access != accessNone {
+		var err error
+		if cred, err = s.authenticate(r); err != nil {
+			return nil, err
+		}
+		if err := s.limiter.allow(cred, s.clock.Now(), h); err != nil {
+			s.rateLimited.Add(1)
+			return nil, err
+		}
+	}
 	body := newReplayBody(r.Body)
 	r = r.WithContext(r.Context()) // a shallow copy whose Body may be replaced
 	r.Body = body
 	for attempt := 1; ; attempt++ {
 		c := &call{r: r, params: params}
 		if route.access != accessNone {
-			if err := s.authorize(r, c, route.access); err != nil {
+			if err := s.authorize(c, cred, route.access); err != nil {
 				return nil, err
 			}
 		}
@@ -291,9 +313,9 @@ func (b *replayBody) rewind() {
 	b.cur = io.MultiReader(bytes.NewReader(b.read.Bytes()), b.src)
 }
 
-// authorize checks the credential, the account it may reach and the
-// permission the route needs. Bearer wins when both schemes are present.
-func (s *Server) authorize(r *http.Request, c *call, a access) error {
+// authenticate finds the request's credential. Bearer wins when both
+// schemes are present.
+func (s *Server) authenticate(r *http.Request) (*config.Credential, error) {
 	var cred *config.Credential
 	authz := r.Header.Get("Authorization")
 	email, key := r.Header.Get("X-Auth-Email"), r.Header.Get("X-Auth-Key")
@@ -310,13 +332,19 @@ func (s *Server) authorize(r *http.Request, c *call, a access) error {
 				strings.EqualFold(cr.Email, email)
 		})
 	case authz != "":
-		return errorf(http.StatusBadRequest, CodeBadHeaders, "Invalid request headers")
+		return nil, errorf(http.StatusBadRequest, CodeBadHeaders, "Invalid request headers")
 	default:
-		return errorf(http.StatusBadRequest, CodeMissingAuth, "Missing X-Auth-Key, X-Auth-Email or Authorization headers")
+		return nil, errorf(http.StatusBadRequest, CodeMissingAuth, "Missing X-Auth-Key, X-Auth-Email or Authorization headers")
 	}
 	if cred == nil {
-		return errorf(http.StatusForbidden, CodeAuth, "Authentication error")
+		return nil, errorf(http.StatusForbidden, CodeAuth, "Authentication error")
 	}
+	return cred, nil
+}
+
+// authorize checks the account and zone the authenticated credential may
+// reach and the permission the route needs.
+func (s *Server) authorize(c *call, cred *config.Credential, a access) error {
 	if acct, ok := c.params["account_id"]; ok {
 		if !slices.Contains(cred.Accounts, acct) {
 			return notFound("/accounts/%s", acct)
@@ -369,8 +397,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		ae = errorf(http.StatusInternalServerError, CodeInternal, "internal server error")
 	}
-	if ae.Status >= 400 && ae.Status < 500 {
-		// Every 4xx edgesim sends is deterministic: retrying cannot help.
+	if ae.Status >= 400 && ae.Status < 500 && ae.Status != http.StatusRequestTimeout && ae.Status != http.StatusTooManyRequests {
+		// Every other 4xx is deterministic: retrying cannot help. A 408 or
+		// 429 (rate limit, injected faults) and every 5xx carry no
+		// x-should-retry, so clients retry them by status, as with the
+		// real API.
 		w.Header().Set("X-Should-Retry", "false")
 	}
 	writeEnvelope(w, ae.Status, envelope{

@@ -29,7 +29,9 @@ type loaView struct {
 }
 
 // readLOA reads the multipart form field (or file part) loa_document, at
-// most config.MaxLOASize bytes.
+// most config.MaxLOASize bytes with a filename of at most
+// config.MaxLOAFilename bytes, so that the stored document always fits one
+// store value (the product's 10 MB would fail on save).
 func readLOA(r *http.Request) (content []byte, filename string, err error) {
 	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "multipart/form-data" || params["boundary"] == "" {
@@ -55,6 +57,9 @@ func readLOA(r *http.Request) (content []byte, filename string, err error) {
 			return nil, "", errorf(http.StatusRequestEntityTooLarge, CodeLOATooLarge, "the loa document is larger than %d bytes", config.MaxLOASize)
 		}
 		name := part.FileName()
+		if len(name) > config.MaxLOAFilename {
+			return nil, "", errorf(http.StatusBadRequest, CodeLOAFilename, "the loa document's filename is longer than %d bytes", config.MaxLOAFilename)
+		}
 		if name == "" {
 			name = "loa.pdf"
 		}

@@ -56,7 +56,8 @@ func TestSDKLOADocuments(t *testing.T) {
 }
 
 // TestLOAMultipart: curl -F style file parts, missing parts, wrong content
-// types and the 10 MB limit.
+// types and a document of the product's 10 MB, over edgesim's limit
+// (TestLOASizeBoundary tests the limit itself).
 func TestLOAMultipart(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOpt{})

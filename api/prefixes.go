@@ -82,6 +82,9 @@ func (s *Server) routes() http.Handler {
 	admin("POST", "prefixes/{prefix_id}/unlock", s.lockPrefix(false))
 	admin("GET", "state", s.getState)
 	admin("GET", "dns", s.getDNS)
+	admin("POST", "faults", s.addFault)
+	admin("GET", "faults", s.listFaults)
+	admin("DELETE", "faults", s.clearFaults)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.serveHTTP(rt, w, r) })
 }
 

@@ -70,6 +70,12 @@ type Server struct {
 	reloadFailures atomic.Int64 // reloads that failed; the old view was kept
 	conflicts      atomic.Int64 // commits refused because the store had moved
 
+	limiter     *rateLimiter // api.rate_limit per credential
+	rateLimited atomic.Int64 // requests answered 429 by the limiter
+	faultMu     sync.Mutex
+	faults      []*fault     // guarded by faultMu; pending injected faults, oldest first
+	faultsHit   atomic.Int64 // requests answered by an injected fault
+
 	wake      chan struct{} // buffered(1): a validation was requested
 	done      chan struct{} // closed by Close
 	cancel    context.CancelFunc
@@ -103,6 +109,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		clock:     opts.Clock,
 		log:       opts.Logger,
 		delays:    opts.Daemon.Timing.Delays(),
+		limiter:   newRateLimiter(opts.Daemon.API.RateLimit),
 		accounts:  map[string]bool{},
 		state:     v.state,
 		rev:       v.rev,

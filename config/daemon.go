@@ -48,6 +48,42 @@ type Daemon struct {
 	AnycastPool []string `yaml:"anycast_pool"`
 	// Rules switches optional strictness of the API's rules.
 	Rules RulesConfig `yaml:"rules"`
+	// API configures the Cloudflare-compatible API's request handling.
+	API APIConfig `yaml:"api"`
+}
+
+// APIConfig configures the Cloudflare-compatible API.
+type APIConfig struct {
+	// RateLimit limits requests per credential, like Cloudflare's global
+	// API limit (1200 requests per 5 minutes per user). Default off.
+	RateLimit RateLimit `yaml:"rate_limit"`
+}
+
+// RateLimit is a fixed-window request limit per credential (email+key or
+// token). The zero value is off.
+type RateLimit struct {
+	// Requests is how many authenticated requests a credential may send per
+	// window; the next is answered 429 until the window ends. 0 is off.
+	Requests int `yaml:"requests"`
+	// Window is the window's length on the control-plane clock (admin
+	// fast-forward ends it; timing.time_factor does not scale it). Default
+	// 5m when Requests is set.
+	Window Duration `yaml:"window"`
+}
+
+// DefaultRateWindow is the window of a RateLimit without one: Cloudflare's
+// five minutes.
+const DefaultRateWindow = 5 * time.Minute
+
+// Enabled reports whether the limit is on.
+func (r RateLimit) Enabled() bool { return r.Requests > 0 }
+
+// WindowOrDefault returns Window, or DefaultRateWindow when it is not set.
+func (r RateLimit) WindowOrDefault() time.Duration {
+	if r.Window <= 0 {
+		return DefaultRateWindow
+	}
+	return r.Window.Std()
 }
 
 // RulesConfig switches the rules where the product docs disagree.
@@ -461,6 +497,12 @@ func (d *Daemon) Validate() error {
 		if f.v != nil && *f.v < 0 {
 			bad(f.path, "must not be negative")
 		}
+	}
+	if d.API.RateLimit.Requests < 0 {
+		bad("api.rate_limit.requests", "must not be negative (0 is off)")
+	}
+	if d.API.RateLimit.Window < 0 {
+		bad("api.rate_limit.window", "must not be negative")
 	}
 	d.BGP.validate(bad)
 	return errors.Join(errs...)

@@ -94,6 +94,9 @@ state:
 			"state.etcd.endpoints[0]", "state.etcd.endpoints[2]", "state.etcd.endpoints[3]",
 			"state.etcd.endpoints[4]", "state.etcd.endpoints[5]", "state.etcd", "state.etcd.dial_timeout",
 		}},
+		{name: "rate limit", in: "version: 1\nvalidation: {auto_valid: true}\napi: {rate_limit: {requests: -1, window: -5m}}\n",
+			paths: []string{"api.rate_limit.requests", "api.rate_limit.window"}},
+		{name: "rate limit unknown field", in: "version: 1\nvalidation: {auto_valid: true}\napi: {rate_limit: {per_minute: 5}}\n", text: "field per_minute not found"},
 		{name: "etcd without endpoints", in: "version: 1\nvalidation: {auto_valid: true}\nstate: {etcd: {prefix: /edgesim/}}\n", paths: []string{"state.etcd.endpoints"}},
 		{name: "bgp", in: `
 version: 1
@@ -154,6 +157,37 @@ func TestDefaultsApplied(t *testing.T) {
 	}
 	if d.Listen.Proxy || d.Listen.AnyIP {
 		t.Errorf("defaults: listen.proxy=%v listen.anyip=%v, want both off", d.Listen.Proxy, d.Listen.AnyIP)
+	}
+}
+
+func TestRateLimit(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		in      string
+		enabled bool
+		window  time.Duration
+	}{
+		{"absent", "", false, DefaultRateWindow},
+		{"zero is off", "api: {rate_limit: {requests: 0, window: 1m}}\n", false, time.Minute},
+		{"cloudflare", "api: {rate_limit: {requests: 1200, window: 5m}}\n", true, 5 * time.Minute},
+		{"default window", "api: {rate_limit: {requests: 10}}\n", true, DefaultRateWindow},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			d, err := Decode(strings.NewReader("version: 1\nvalidation: {auto_valid: true}\n" + tt.in))
+			if err != nil {
+				t.Fatal(err)
+			}
+			rl := d.API.RateLimit
+			if rl.Enabled() != tt.enabled || rl.WindowOrDefault() != tt.window {
+				t.Errorf("rate_limit %+v: Enabled() = %v, WindowOrDefault() = %v; want %v, %v", rl, rl.Enabled(), rl.WindowOrDefault(), tt.enabled, tt.window)
+			}
+		})
+	}
+	if Demo().API.RateLimit.Enabled() {
+		t.Error("the demo config limits the API rate; the walkthrough and labs expect it off")
 	}
 }
 

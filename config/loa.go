@@ -6,8 +6,16 @@ import (
 	"time"
 )
 
-// MaxLOASize is the largest LOA document accepted ("Max file size 10MB").
-const MaxLOASize = 10 << 20
+// MaxLOASize is the largest LOA document accepted: 750 KiB. The product
+// says "Max file size 10MB", but a document is stored as one value, the
+// JSON of its LOADocument (Content in base64, 4/3 of its size), and a store
+// value holds at most 1 MiB (store.MaxValueSize): 750 KiB encode to
+// 1,024,000 bytes, which leaves 24 KiB for the other fields, enough for the
+// longest filename (MaxLOAFilename bytes, each at most 6 once escaped).
+const MaxLOASize = 750 << 10
+
+// MaxLOAFilename is the longest LOA filename accepted, in bytes.
+const MaxLOAFilename = 255
 
 // The rules LOA documents can break.
 const (

@@ -62,7 +62,8 @@ func (m *metrics) watch(h *config.Holder, compileFailures *atomic.Int64, sp *bgp
 	}
 }
 
-// watchAPI adds how the API follows the store (api.StoreStats).
+// watchAPI adds how the API follows the store (api.StoreStats), its rate
+// limit and the injected faults (api.LimitStats).
 func (m *metrics) watchAPI(srv *api.Server) {
 	for _, c := range []struct {
 		name, help string
@@ -78,6 +79,14 @@ func (m *metrics) watchAPI(srv *api.Server) {
 		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: c.name, Help: c.help},
 			func() float64 { return float64(c.get(srv.StoreStats())) }))
 	}
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "edgesim_api_rate_limited_total",
+		Help: "API requests answered 429 by the per-credential rate limit (api.rate_limit).",
+	}, func() float64 { return float64(srv.LimitStats().RateLimited) }))
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "edgesim_api_faults_injected_total",
+		Help: "API requests answered by a fault injected through /admin/v1/faults.",
+	}, func() float64 { return float64(srv.LimitStats().Faults) }))
 }
 
 // handler serves the registry.

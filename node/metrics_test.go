@@ -28,6 +28,20 @@ zones: [{id: %s, name: example.net, account_id: %s}]
 		t.Fatal(err)
 	}
 	resp.Body.Close()
+	// One injected fault, hit once.
+	fr, err := http.Post(base+"/admin/v1/faults", "application/json", strings.NewReader(`{"match":{"method":"GET","path_prefix":"/accounts/"},"status":503,"count":1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fr.Body.Close()
+	if fr.StatusCode != http.StatusOK {
+		t.Fatalf("injecting a fault: status %d", fr.StatusCode)
+	}
+	if hit, err := http.Get(base + "/client/v4/accounts/" + acctA + "/addressing/prefixes"); err != nil {
+		t.Fatal(err)
+	} else if hit.Body.Close(); hit.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("the injected fault answered %d, want 503", hit.StatusCode)
+	}
 	query(t, "udp", addr, "example.net", dns.TypeSOA)
 	query(t, "udp", addr, "nope.example.net", dns.TypeA)
 
@@ -40,6 +54,9 @@ zones: [{id: %s, name: example.net, account_id: %s}]
 		`edgesim_dns_responses_total{proto="udp",rcode="NOERROR"}`,
 		`edgesim_dns_responses_total{proto="udp",rcode="NXDOMAIN"}`,
 		"go_goroutines ",
+		"edgesim_api_faults_injected_total 1",
+		"edgesim_api_rate_limited_total 0",
+		"edgesim_snapshot_compile_failures_total 0",
 	}
 	// DNS counters are added after a batch's replies are written: poll.
 	var body string
