@@ -33,12 +33,49 @@ func TestDiffRoutes(t *testing.T) {
 	a, b := Attrs{}, Attrs{Communities: []uint32{1}}
 	applied := map[netip.Prefix]Attrs{pfx("192.0.2.0/24"): a, pfx("198.51.100.0/24"): a, pfx("2001:db8::/32"): a}
 	desired := map[netip.Prefix]Attrs{pfx("192.0.2.0/24"): a, pfx("198.51.100.0/24"): b, pfx("203.0.113.0/24"): a}
-	d := diffRoutes(applied, desired)
+	d := diffRoutes(applied, nil, desired, nil)
 	if !slices.Equal(d.add, []netip.Prefix{pfx("203.0.113.0/24")}) || !slices.Equal(d.change, []netip.Prefix{pfx("198.51.100.0/24")}) || !slices.Equal(d.del, []netip.Prefix{pfx("2001:db8::/32")}) {
 		t.Fatalf("diffRoutes = %+v", d)
 	}
-	if d := diffRoutes(desired, desired); d.len() != 0 {
+	if d := diffRoutes(desired, nil, desired, nil); d.len() != 0 {
 		t.Fatalf("diff of equal sets = %+v", d)
+	}
+}
+
+func TestDiffRoutesStaged(t *testing.T) {
+	a, b := Attrs{}, Attrs{ASPath: ASPath(64500, 2)}
+	applied := map[netip.Prefix]Attrs{
+		pfx("192.0.2.0/26"):  a, // demoted
+		pfx("192.0.2.64/26"): a, // removed
+	}
+	staged := map[netip.Prefix]Attrs{
+		pfx("198.51.100.0/26"):   a, // promoted, same attributes
+		pfx("198.51.100.64/26"):  a, // announced with other attributes: reloaded
+		pfx("198.51.100.128/26"): a, // staged with other attributes: reloaded
+		pfx("198.51.100.192/26"): a, // dropped
+		pfx("203.0.113.0/26"):    a, // unchanged
+	}
+	desired := map[netip.Prefix]Attrs{pfx("198.51.100.0/26"): a, pfx("198.51.100.64/26"): b}
+	desiredStage := map[netip.Prefix]Attrs{pfx("192.0.2.0/26"): b, pfx("198.51.100.128/26"): b, pfx("203.0.113.0/26"): a, pfx("203.0.113.64/26"): a}
+	d := diffRoutes(applied, staged, desired, desiredStage)
+	for _, c := range []struct {
+		name      string
+		got, want []netip.Prefix
+	}{
+		{"add", d.add, []netip.Prefix{pfx("198.51.100.64/26")}},
+		{"change", d.change, nil},
+		{"del", d.del, []netip.Prefix{pfx("192.0.2.64/26")}},
+		{"promote", d.promote, []netip.Prefix{pfx("198.51.100.0/26")}},
+		{"demote", d.demote, []netip.Prefix{pfx("192.0.2.0/26")}},
+		{"stage", d.stage, []netip.Prefix{pfx("198.51.100.128/26"), pfx("203.0.113.64/26")}},
+		{"unstage", d.unstage, []netip.Prefix{pfx("198.51.100.192/26")}},
+	} {
+		if !slices.Equal(c.got, c.want) {
+			t.Errorf("diffRoutes %s = %v, want %v", c.name, c.got, c.want)
+		}
+	}
+	if d.len() != 4 {
+		t.Errorf("len = %d, want 4 (staging changes nothing at the peers)", d.len())
 	}
 }
 

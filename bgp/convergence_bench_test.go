@@ -24,12 +24,18 @@ import (
 // FRR's own re-announcement on a live session. Both receivers run bgpd
 // alone (-Z -n) with "solo" towards the sender, logging only errors.
 // Prefixes are /27s from 100.64.0.0/10, inside the lab's namespaces only.
+// The edgesim-staged variant is the like-for-like one: the N routes are
+// staged first (untimed, SyncStaged(nil, routes)), as FRR's networks are
+// loaded behind its deny-all route-map; announce is SyncStaged(routes,
+// routes) and withdraw SyncStaged(nil, routes), back to staged.
+// heap_B/staged_prefix is the heap the staged routes take.
 //
 //	sudo go test ./bgp/ -run '^$' -bench Convergence -benchtime 1x -timeout 20m
 func BenchmarkConvergence(b *testing.B) {
 	for _, n := range []int{1000, 10000, 100000} {
 		name := fmt.Sprintf("%dk", n/1000)
-		b.Run(name+"/edgesim", func(b *testing.B) { benchEdgesim(b, n) })
+		b.Run(name+"/edgesim", func(b *testing.B) { benchEdgesim(b, n, false) })
+		b.Run(name+"/edgesim-staged", func(b *testing.B) { benchEdgesim(b, n, true) })
 		b.Run(name+"/frr", func(b *testing.B) { benchFRR(b, n) })
 	}
 }
@@ -60,7 +66,7 @@ func waitPfx(b *testing.B, frr *netlab.FRR, want int) {
 	}
 }
 
-func benchEdgesim(b *testing.B, n int) {
+func benchEdgesim(b *testing.B, n int, staged bool) {
 	lab := benchLab(b)
 	ns, err := lab.AddNetns("rcv")
 	if err != nil {
@@ -89,6 +95,22 @@ func benchEdgesim(b *testing.B, n int) {
 		b.Fatal(err)
 	}
 	routes := synthRoutes(n, Attrs{ASPath: ASPath(64500, 0), Communities: []uint32{13335<<16 | 100}})
+	var stage []Route
+	var perStaged float64
+	if staged {
+		stage = routes
+		var m0, m1 runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&m0)
+		if err := s.SyncStaged(b.Context(), nil, stage); err != nil {
+			b.Fatal(err)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&m1)
+		perStaged = float64(int64(m1.HeapInuse)-int64(m0.HeapInuse)) / float64(n)
+		time.Sleep(time.Second) // let GoBGP settle; FRR must hold nothing
+		waitPfx(b, frr, 0)
+	}
 	var ann, wd, ret time.Duration
 	var perPrefix float64
 	for b.Loop() {
@@ -96,7 +118,7 @@ func benchEdgesim(b *testing.B, n int) {
 		runtime.GC()
 		runtime.ReadMemStats(&m0)
 		t0 := time.Now()
-		if err := s.Sync(b.Context(), routes); err != nil {
+		if err := s.SyncStaged(b.Context(), routes, stage); err != nil {
 			b.Fatal(err)
 		}
 		waitPfx(b, frr, n)
@@ -105,7 +127,7 @@ func benchEdgesim(b *testing.B, n int) {
 		runtime.ReadMemStats(&m1)
 		perPrefix = float64(int64(m1.HeapInuse)-int64(m0.HeapInuse)) / float64(n)
 		t1 := time.Now()
-		if err := s.Sync(b.Context(), nil); err != nil {
+		if err := s.SyncStaged(b.Context(), nil, stage); err != nil {
 			b.Fatal(err)
 		}
 		ret += time.Since(t1)
@@ -116,6 +138,9 @@ func benchEdgesim(b *testing.B, n int) {
 	b.ReportMetric(wd.Seconds()/float64(b.N), "withdraw_s")
 	b.ReportMetric(ret.Seconds()/float64(b.N), "withdraw_sync_return_s")
 	b.ReportMetric(perPrefix, "heap_B/prefix")
+	if staged {
+		b.ReportMetric(perStaged, "heap_B/staged_prefix")
+	}
 	b.ReportMetric(0, "ns/op")
 }
 

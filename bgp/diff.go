@@ -6,16 +6,24 @@ import (
 	"slices"
 )
 
-// routeDiff is what Sync must change to turn the applied set into the
-// desired one. Each list is sorted (IPv4 first, then by address and length)
-// so that updates go out in a stable order.
+// routeDiff is what Sync must change to turn the loaded paths (announced
+// and staged) into the desired ones. Each list is sorted (IPv4 first, then
+// by address and length) so that updates go out in a stable order. The
+// first five lists change what peers hold; stage and unstage do not.
 type routeDiff struct {
-	add    []netip.Prefix // not announced yet
-	change []netip.Prefix // announced with other attributes
-	del    []netip.Prefix // announced, no longer wanted
+	add     []netip.Prefix // not announced yet: load (unless promote) and allow
+	change  []netip.Prefix // announced with other attributes
+	del     []netip.Prefix // announced, no longer wanted
+	promote []netip.Prefix // staged with the wanted attributes: allow only
+	demote  []netip.Prefix // announced, now staged: withdraw, keep the path
+	stage   []netip.Prefix // to load as staged: not loaded, or staged with other attributes
+	unstage []netip.Prefix // staged, no longer wanted: delete the path
 }
 
-func (d routeDiff) len() int { return len(d.add) + len(d.change) + len(d.del) }
+// len counts the prefixes whose state at the peers changes.
+func (d routeDiff) len() int {
+	return len(d.add) + len(d.change) + len(d.del) + len(d.promote) + len(d.demote)
+}
 
 func comparePrefix(a, b netip.Prefix) int {
 	if c := a.Addr().Compare(b.Addr()); c != 0 {
@@ -24,25 +32,54 @@ func comparePrefix(a, b netip.Prefix) int {
 	return cmp.Compare(a.Bits(), b.Bits())
 }
 
-func diffRoutes(applied, desired map[netip.Prefix]Attrs) routeDiff {
+// diffRoutes compares the announced (applied) and staged paths with the
+// desired announced and staged sets; desiredStage holds no prefix of
+// desired. A staged prefix that becomes announced with other attributes
+// is an add: its path is replaced. An announced prefix that becomes
+// staged is a demote whatever its staged attributes: it keeps its path.
+func diffRoutes(applied, staged, desired, desiredStage map[netip.Prefix]Attrs) routeDiff {
 	var d routeDiff
 	for p, a := range desired {
-		old, ok := applied[p]
-		switch {
-		case !ok:
-			d.add = append(d.add, p)
-		case !old.Equal(a):
-			d.change = append(d.change, p)
+		if old, ok := applied[p]; ok {
+			if !old.Equal(a) {
+				d.change = append(d.change, p)
+			}
+			continue
 		}
+		if st, ok := staged[p]; ok && st.Equal(a) {
+			d.promote = append(d.promote, p)
+			continue
+		}
+		d.add = append(d.add, p)
 	}
 	for p := range applied {
-		if _, ok := desired[p]; !ok {
+		if _, ok := desired[p]; ok {
+			continue
+		}
+		if _, ok := desiredStage[p]; ok {
+			d.demote = append(d.demote, p)
+		} else {
 			d.del = append(d.del, p)
 		}
 	}
-	slices.SortFunc(d.add, comparePrefix)
-	slices.SortFunc(d.change, comparePrefix)
-	slices.SortFunc(d.del, comparePrefix)
+	for p, a := range desiredStage {
+		if _, ok := applied[p]; ok {
+			continue // demote
+		}
+		if st, ok := staged[p]; !ok || !st.Equal(a) {
+			d.stage = append(d.stage, p)
+		}
+	}
+	for p := range staged {
+		_, ok1 := desired[p]
+		_, ok2 := desiredStage[p]
+		if !ok1 && !ok2 {
+			d.unstage = append(d.unstage, p)
+		}
+	}
+	for _, l := range [][]netip.Prefix{d.add, d.change, d.del, d.promote, d.demote, d.stage, d.unstage} {
+		slices.SortFunc(l, comparePrefix)
+	}
 	return d
 }
 

@@ -26,8 +26,11 @@
 // the peers out; removed prefixes are tagged LLGR_STALE by the policy
 // during that pass, which GoBGP turns into packed withdrawals, and leave
 // GoBGP's RIB later. Paths are loaded through GoBGP's gRPC AddPathStream
-// on a private unix socket, one management operation per batch. See the
-// README for the measured numbers.
+// on a private unix socket, one management operation per batch.
+// SyncStaged also keeps staged routes (BGP prefixes not advertised yet)
+// loaded but rejected by the export policy, so that announcing them later
+// is an allow-set update and a soft reset, not a load. See the README for
+// the measured numbers.
 //
 // This package must not import api, store, node or net/http server code
 // (deps_test.go enforces it).

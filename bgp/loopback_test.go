@@ -279,19 +279,124 @@ func TestLoopbackBulkWithdrawThenSync(t *testing.T) {
 
 func TestWholeFamilies(t *testing.T) {
 	v4, v6 := pfx("192.0.2.0/24"), pfx("2001:db8::/32")
+	other := pfx("198.51.100.0/24")
 	for _, tt := range []struct {
-		del     []netip.Prefix
-		desired map[netip.Prefix]Attrs
-		want    [2]bool
+		gone                 []netip.Prefix
+		desired, stage, annd map[netip.Prefix]Attrs
+		want                 [2]bool
 	}{
-		{nil, nil, [2]bool{}},
-		{[]netip.Prefix{v4, v6}, nil, [2]bool{true, true}},
-		{[]netip.Prefix{v4}, map[netip.Prefix]Attrs{v6: {}}, [2]bool{true, false}},
-		{[]netip.Prefix{v4}, map[netip.Prefix]Attrs{pfx("198.51.100.0/24"): {}}, [2]bool{}},
+		{nil, nil, nil, nil, [2]bool{}},
+		{[]netip.Prefix{v4, v6}, nil, nil, nil, [2]bool{true, true}},
+		{[]netip.Prefix{v4}, map[netip.Prefix]Attrs{v6: {}}, nil, nil, [2]bool{true, false}},
+		{[]netip.Prefix{v4}, map[netip.Prefix]Attrs{other: {}}, nil, nil, [2]bool{}},
+		// demoted: v4 announced before, staged now
+		{[]netip.Prefix{v4}, nil, map[netip.Prefix]Attrs{v4: {}}, map[netip.Prefix]Attrs{v4: {}}, [2]bool{true, false}},
+		// another v4 prefix is staged and was never announced
+		{[]netip.Prefix{v4}, nil, map[netip.Prefix]Attrs{other: {}}, map[netip.Prefix]Attrs{v4: {}}, [2]bool{}},
 	} {
-		if got := wholeFamilies(tt.del, tt.desired); got != tt.want {
-			t.Errorf("wholeFamilies(%v, %v) = %v, want %v", tt.del, tt.desired, got, tt.want)
+		if got := wholeFamilies(tt.gone, tt.desired, tt.stage, tt.annd); got != tt.want {
+			t.Errorf("wholeFamilies(%v, %v, %v) = %v, want %v", tt.gone, tt.desired, tt.stage, got, tt.want)
 		}
+	}
+}
+
+// Staged paths are loaded into GoBGP and never reach the peer; announcing
+// them keeps the loaded paths; withdrawing them back to staged keeps
+// them too. Both the per-prefix and the bulk path.
+func TestLoopbackStaged(t *testing.T) {
+	c := newCollector(t, 65001, "")
+	s := newLoopbackSpeaker(t, c, "")
+	waitFor(t, "session", 15*time.Second, func() bool { return established(s) })
+	ribPaths := func() int {
+		n := 0
+		for _, f := range []*api.Family{familyV4, familyV6} {
+			r, err := s.srv.GetTable(t.Context(), &api.GetTableRequest{TableType: api.TableType_GLOBAL, Family: f})
+			if err != nil {
+				t.Fatal(err)
+			}
+			n += int(r.NumPath)
+		}
+		return n
+	}
+	never := func(what string) {
+		t.Helper()
+		time.Sleep(500 * time.Millisecond)
+		if n := c.count(t); n != 0 {
+			t.Fatalf("%s: the collector holds %d routes, want none", what, n)
+		}
+	}
+	a := Attrs{ASPath: ASPath(64500, 0)}
+	const n = 1000
+	staged := synthRoutes(n, a)
+	staged = append(staged, Route{Prefix: pfx("2001:db8:100::/48"), Attrs: a})
+	if err := s.SyncStaged(t.Context(), nil, staged); err != nil {
+		t.Fatal(err)
+	}
+	never("staged")
+	if got := ribPaths(); got != n+1 {
+		t.Fatalf("GoBGP holds %d paths, want the %d staged", got, n+1)
+	}
+	// A soft reset (as any bulk Sync sends) re-exports the table: still nothing.
+	if err := s.srv.ResetPeer(t.Context(), &api.ResetPeerRequest{Address: "all", Soft: true, Direction: api.ResetPeerRequest_OUT}); err != nil {
+		t.Fatal(err)
+	}
+	never("soft reset")
+
+	// Small diff: promote 3 (one with other attributes), the rest stays staged.
+	b := Attrs{ASPath: ASPath(64500, 1)}
+	ann := []Route{staged[0], staged[1], {Prefix: staged[2].Prefix, Attrs: b}}
+	if err := s.SyncStaged(t.Context(), ann, staged); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "3 routes", 5*time.Second, func() bool {
+		got := c.routes(t)
+		return len(got) == 3 && got[staged[0].Prefix].Equal(a) && got[staged[2].Prefix].Equal(b)
+	})
+	if got, want := len(s.Staged()), n+1-3; got != want {
+		t.Errorf("Staged() has %d routes, want %d", got, want)
+	}
+	// Small diff: demote them again.
+	if err := s.SyncStaged(t.Context(), nil, staged); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "none", 5*time.Second, func() bool { return c.count(t) == 0 })
+	if got := ribPaths(); got != n+1 {
+		t.Fatalf("GoBGP holds %d paths after demoting, want %d", got, n+1)
+	}
+
+	// Bulk: promote all, then demote all (the purge keeps the paths).
+	if err := s.SyncStaged(t.Context(), staged, staged); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "all routes", 10*time.Second, func() bool { return c.count(t) == n+1 })
+	if got := ribPaths(); got != n+1 {
+		t.Fatalf("GoBGP holds %d paths after promoting, want %d (no reload)", got, n+1)
+	}
+	if err := s.SyncStaged(t.Context(), nil, staged); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "none", 10*time.Second, func() bool { return c.count(t) == 0 })
+	// The next Sync purges first; the staged paths must survive it and stay unexported.
+	if err := s.SyncStaged(t.Context(), nil, staged[:n/2]); err != nil {
+		t.Fatal(err)
+	}
+	if got := ribPaths(); got != n/2 {
+		t.Fatalf("GoBGP holds %d paths, want the %d still staged", got, n/2)
+	}
+	never("after the purge")
+	if err := s.SyncStaged(t.Context(), staged[:n/2], nil); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "half", 10*time.Second, func() bool { return c.count(t) == n/2 })
+	if err := s.Sync(t.Context(), nil); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "none", 10*time.Second, func() bool { return c.count(t) == 0 })
+	if err := s.Sync(t.Context(), nil); err != nil { // purges
+		t.Fatal(err)
+	}
+	if got := ribPaths(); got != 0 || len(s.Staged()) != 0 {
+		t.Fatalf("GoBGP holds %d paths, %d staged, want none", got, len(s.Staged()))
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -464,5 +465,153 @@ func TestNetnsGracefulRestartClose(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitRoute(t, frr, demo4, func(r []netlab.FRRRoute) bool { return len(r) == 1 && r[0].Communities == "0:7" })
+	})
+}
+
+// Staged routes are loaded into GoBGP but never exported: FRR and BIRD
+// see only the announced set, after staging, after a bulk promote and
+// demote (while the demoted paths wait for their purge), after the peer
+// restarts, after a hard session reset, after a route refresh and after
+// the purge.
+func TestNetnsStagedNeverExported(t *testing.T) {
+	requireFRR(t)
+	netnstest.RequireBinary(t, "bird")
+	netnstest.RequireBinary(t, "birdc")
+	netnstest.Run(t, func(t *testing.T, lab *netlab.Lab) {
+		lkF, frr := frrLab(t, lab, "frr", frrOpts{v6: true})
+		ns, err := lab.AddNetns("bird")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lkB, err := lab.LinkHost(ns)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conf := fmt.Sprintf(`router id %s;
+protocol device { }
+protocol bgp edge4 {
+  local %s as 65001; neighbor %s as 13335;
+  hold time 9; keepalive time 3; connect retry time 1;
+  ipv4 { import all; export none; };
+}
+protocol bgp edge6 {
+  local %s as 65001; neighbor %s as 13335;
+  hold time 9; keepalive time 3; connect retry time 1;
+  ipv6 { import all; export none; };
+}
+`, lkB.B4.Addr(), lkB.B4.Addr(), lkB.A4.Addr(), lkB.B6.Addr(), lkB.A6.Addr())
+		bird, err := lab.StartBIRD(t.Context(), ns, "bird", conf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := newNetnsSpeaker(t)
+		if err := s.SetPeers(t.Context(), []PeerConfig{peerFor(lkF, false), peerFor(lkF, true), peerFor(lkB, false), peerFor(lkB, true)}); err != nil {
+			t.Fatal(err)
+		}
+		up := func() {
+			t.Helper()
+			ctx := ctxTimeout(t, 30*time.Second)
+			for _, a := range []netip.Addr{lkF.A4.Addr(), lkF.A6.Addr()} {
+				if err := frr.WaitEstablished(ctx, a); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, p := range []string{"edge4", "edge6"} {
+				if err := bird.WaitEstablished(ctx, p); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		up()
+		a := Attrs{ASPath: ASPath(64500, 0)}
+		const n = 1000
+		synth := synthRoutes(n, a)
+		stage := append(slices.Clone(synth), Route{Prefix: demo6, Attrs: a})
+		announce := []Route{{Prefix: demo4, Attrs: a}}
+		// only waits until the peers hold exactly want4 IPv4 and want6 IPv6
+		// routes, then checks that they still do a second later and that
+		// none of the staged prefixes is among them.
+		only := func(what string, want4, want6 int, staged []Route) {
+			t.Helper()
+			ctx := ctxTimeout(t, 30*time.Second)
+			counts := func() [4]int {
+				var c [4]int
+				c[0], _ = frr.PfxRcd(ctx, "ipv4")
+				c[1], _ = frr.PfxRcd(ctx, "ipv6")
+				c[2], _ = bird.Imported(ctx, "edge4")
+				c[3], _ = bird.Imported(ctx, "edge6")
+				return c
+			}
+			want := [4]int{want4, want6, want4, want6}
+			var got [4]int
+			if err := pollT(ctx, func() bool { got = counts(); return got == want }); err != nil {
+				t.Fatalf("%s: FRR v4/v6, BIRD v4/v6 hold %v routes, want %v", what, got, want)
+			}
+			time.Sleep(time.Second)
+			if got = counts(); got != want {
+				t.Fatalf("%s: a second later FRR v4/v6, BIRD v4/v6 hold %v routes, want %v", what, got, want)
+			}
+			for _, r := range []Route{staged[0], staged[len(staged)/2], staged[len(staged)-1]} {
+				if rr, err := frr.Route(ctx, r.Prefix); err != nil || len(rr) != 0 {
+					t.Errorf("%s: FRR has staged %s: %+v (err %v)", what, r.Prefix, rr, err)
+				}
+				if out, _ := bird.Cmd(ctx, "show", "route", "for", r.Prefix.String()); strings.Contains(out, r.Prefix.String()) {
+					t.Errorf("%s: BIRD has staged %s:\n%s", what, r.Prefix, out)
+				}
+			}
+		}
+		if err := s.SyncStaged(t.Context(), announce, stage); err != nil {
+			t.Fatal(err)
+		}
+		only("staged", 1, 0, stage)
+		// Bulk promote, then demote: the demoted paths sit in the withdraw
+		// set until the purge.
+		if err := s.SyncStaged(t.Context(), append(slices.Clone(announce), synth...), stage); err != nil {
+			t.Fatal(err)
+		}
+		only("promoted", n+1, 0, stage[n:])
+		if err := s.SyncStaged(t.Context(), announce, stage); err != nil {
+			t.Fatal(err)
+		}
+		only("demoted", 1, 0, stage)
+		frr.Kill()
+		if err := frr.Start(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		up()
+		only("FRR restarted before the purge", 1, 0, stage)
+		if _, err := frr.Vtysh(t.Context(), "clear bgp "+lkF.A4.Addr().String(), "clear bgp "+lkF.A6.Addr().String()); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range []string{"edge4", "edge6"} {
+			if _, err := bird.Cmd(t.Context(), "restart", p); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(time.Second)
+		up()
+		only("sessions reset", 1, 0, stage)
+		// The next Sync purges; the staged paths stay loaded.
+		if err := s.SyncStaged(t.Context(), announce, stage); err != nil {
+			t.Fatal(err)
+		}
+		if got := len(s.Staged()); got != n+1 {
+			t.Fatalf("Staged() has %d routes after the purge, want %d", got, n+1)
+		}
+		if _, err := frr.Vtysh(t.Context(), "clear bgp ipv4 unicast "+lkF.A4.Addr().String()+" soft in"); err != nil {
+			t.Fatal(err)
+		}
+		only("route refresh after the purge", 1, 0, stage)
+		frr.Kill()
+		if err := frr.Start(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		up()
+		only("FRR restarted after the purge", 1, 0, stage)
+		// Announcing a staged IPv6 prefix (small diff) reaches both.
+		if err := s.SyncStaged(t.Context(), append(slices.Clone(announce), stage[n]), stage); err != nil {
+			t.Fatal(err)
+		}
+		only("v6 promoted", 1, 1, stage[:n])
 	})
 }

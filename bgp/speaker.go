@@ -22,6 +22,7 @@ import (
 type Announcer interface {
 	SetPeers(ctx context.Context, peers []PeerConfig) error
 	Sync(ctx context.Context, routes []Route) error
+	SyncStaged(ctx context.Context, announce, stage []Route) error
 	Status() []PeerStatus
 	Close(ctx context.Context) error
 }
@@ -60,7 +61,12 @@ type Speaker struct {
 	closed  bool
 	peers   map[netip.Addr]PeerConfig
 	applied map[netip.Prefix]Attrs // announced set GoBGP holds
-	dirty   bool                   // applied may not match GoBGP after an error
+	// staged are paths GoBGP holds that the export policy rejects (in no
+	// allow or withdraw set, or in a withdraw set only until the purge
+	// after their demotion), so that announcing them later is a policy
+	// change and a soft reset; see SyncStaged.
+	staged map[netip.Prefix]Attrs
+	dirty  bool // applied may not match GoBGP after an error
 	// stale are prefixes already withdrawn from the peers whose paths are
 	// still in GoBGP's RIB (and its allow and withdraw sets); purgeLocked
 	// drops them, purgeDelay after the bulk Sync that withdrew them or
@@ -101,6 +107,7 @@ func New(opts Options) (*Speaker, error) {
 		log:     lg.With("component", "bgp"),
 		peers:   map[netip.Addr]PeerConfig{},
 		applied: map[netip.Prefix]Attrs{},
+		staged:  map[netip.Prefix]Attrs{},
 		enc:     newEncoder(opts.NextHop4, opts.NextHop6),
 		state:   map[netip.Addr]*peerRuntime{},
 		closing: make(chan struct{}),
@@ -374,25 +381,50 @@ func (s *Speaker) SetPeers(ctx context.Context, peers []PeerConfig) error {
 	return nil
 }
 
-// Sync makes routes the complete announced set. It applies only the
-// difference to the previous Sync. Small differences go out as individual
-// UPDATEs (withdrawals first, then announcements). Large ones (at least 128
-// prefixes and a quarter of the resulting table) take the bulk path: the
-// changed prefixes are held back by the export policy while GoBGP loads
-// them, then one soft reset per peer sends the table packed, many NLRIs per
-// UPDATE, with the withdrawals packed in the same pass. Sync returns once
-// GoBGP has queued the updates; the peers converge shortly after. After a
-// bulk withdrawal the withdrawn paths leave GoBGP's RIB purgeDelay later
-// in the background, or first thing in the next Sync if that comes sooner
-// (it then takes longer by about 15 µs per withdrawn path).
+// Sync makes routes the complete announced set, with nothing staged: it
+// is SyncStaged(ctx, routes, nil).
+func (s *Speaker) Sync(ctx context.Context, routes []Route) error {
+	return s.SyncStaged(ctx, routes, nil)
+}
+
+// SyncStaged makes announce the complete announced set and stage the
+// complete staged set. It applies only the difference to the previous
+// Sync. Small differences go out as individual UPDATEs (withdrawals first,
+// then announcements). Large ones (at least 128 prefixes and a quarter of
+// the resulting table) take the bulk path: the changed prefixes are held
+// back by the export policy while GoBGP loads them, then one soft reset per
+// peer sends the table packed, many NLRIs per UPDATE, with the withdrawals
+// packed in the same pass. Sync returns once GoBGP has queued the updates;
+// the peers converge shortly after. After a bulk withdrawal the withdrawn
+// paths leave GoBGP's RIB purgeDelay later in the background, or first
+// thing in the next Sync if that comes sooner (it then takes longer by
+// about 15 µs per withdrawn path).
 //
-// The export policy guarantees that nothing outside routes is ever
+// Staged routes are loaded into GoBGP but never exported: the export
+// policy rejects them like anything else outside announce, on live
+// sessions, new sessions and soft resets alike. Announcing a staged
+// prefix later with the same attributes only adds it to the policy's
+// allow set (plus, in bulk, one soft reset), the way a router flips an
+// outbound route-map on an already loaded RIB; staged paths whose
+// attributes change are replaced. A prefix in both sets is announced. An
+// announced prefix that becomes staged is withdrawn and keeps its path;
+// after a bulk withdrawal it keeps its announced attributes until the next
+// Sync replaces them.
+//
+// The export policy guarantees that nothing outside announce is ever
 // announced, whatever else reaches GoBGP's RIB. Invalid routes are all
 // reported and nothing is changed.
-func (s *Speaker) Sync(ctx context.Context, routes []Route) error {
-	desired, err := validateRoutes(routes, s.opts.localAS())
+func (s *Speaker) SyncStaged(ctx context.Context, announce, stage []Route) error {
+	desired, err := validateRoutes(announce, s.opts.localAS())
 	if err != nil {
 		return fmt.Errorf("validating routes: %w", err)
+	}
+	desiredStage, err := validateRoutes(stage, s.opts.localAS())
+	if err != nil {
+		return fmt.Errorf("validating staged routes: %w", err)
+	}
+	for p := range desired {
+		delete(desiredStage, p)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -408,19 +440,32 @@ func (s *Speaker) Sync(ctx context.Context, routes []Route) error {
 		s.dirty = true
 		return err
 	}
-	d := diffRoutes(s.applied, desired)
-	if d.len() == 0 {
-		return nil
-	}
-	if useBulk(d.len(), len(desired)) {
-		err = s.syncBulkLocked(ctx, d, desired)
-	} else {
-		err = s.syncEachLocked(ctx, d, desired)
+	d := diffRoutes(s.applied, s.staged, desired, desiredStage)
+	switch {
+	case d.len() == 0:
+		err = s.stageLocked(ctx, d, desiredStage)
+	case useBulk(d.len(), len(desired)):
+		err = s.syncBulkLocked(ctx, d, desired, desiredStage)
+	default:
+		err = s.syncEachLocked(ctx, d, desired, desiredStage)
 	}
 	if err != nil {
 		s.dirty = true
 	}
 	return err
+}
+
+// stageLocked drops the staged paths no longer wanted and loads the new
+// or changed ones. Neither sends anything: the export policy rejects both
+// the old and the new paths.
+func (s *Speaker) stageLocked(ctx context.Context, d routeDiff, desiredStage map[netip.Prefix]Attrs) error {
+	if err := s.deleteLocked(ctx, d.unstage); err != nil {
+		return err
+	}
+	for _, p := range d.unstage {
+		delete(s.staged, p)
+	}
+	return s.loadLocked(ctx, desiredStage, s.staged, d.stage)
 }
 
 // resetLocked removes every local path and empties the prefix sets, after
@@ -439,6 +484,7 @@ func (s *Speaker) resetLocked(ctx context.Context) error {
 		}
 	}
 	clear(s.applied)
+	clear(s.staged)
 	s.stale, s.staleAll = nil, [2]bool{}
 	s.dirty = false
 	return nil
@@ -516,8 +562,8 @@ func (s *Speaker) setBoth(ctx context.Context, v4, v6 string, prefixes []netip.P
 }
 
 // loadLocked adds the desired paths of the listed prefixes to GoBGP in
-// batches and records them as applied.
-func (s *Speaker) loadLocked(ctx context.Context, desired map[netip.Prefix]Attrs, lists ...[]netip.Prefix) error {
+// batches and records them in into (applied or staged).
+func (s *Speaker) loadLocked(ctx context.Context, desired, into map[netip.Prefix]Attrs, lists ...[]netip.Prefix) error {
 	all := slices.Concat(lists...)
 	err := s.ld.load(ctx, len(all), func(i int) (*api.Path, error) {
 		path, err := s.enc.path(all[i], desired[all[i]])
@@ -530,7 +576,7 @@ func (s *Speaker) loadLocked(ctx context.Context, desired map[netip.Prefix]Attrs
 		return fmt.Errorf("adding %d paths: %w", len(all), err)
 	}
 	for _, p := range all {
-		s.applied[p] = desired[p]
+		into[p] = desired[p]
 	}
 	return nil
 }
@@ -546,58 +592,93 @@ func (s *Speaker) deleteLocked(ctx context.Context, prefixes []netip.Prefix) err
 	return nil
 }
 
-func (s *Speaker) syncEachLocked(ctx context.Context, d routeDiff, desired map[netip.Prefix]Attrs) error {
-	if err := s.deleteLocked(ctx, d.del); err != nil {
+func (s *Speaker) syncEachLocked(ctx context.Context, d routeDiff, desired, desiredStage map[netip.Prefix]Attrs) error {
+	// Withdrawals: deleting a path that is still exported withdraws it.
+	gone := slices.Concat(d.del, d.demote)
+	if err := s.deleteLocked(ctx, gone); err != nil {
 		return err
 	}
-	for _, p := range d.del {
+	for _, p := range gone {
 		delete(s.applied, p)
 	}
-	if err := s.setBoth(ctx, setAllow4, setAllow6, d.del, true); err != nil {
+	if err := s.setBoth(ctx, setAllow4, setAllow6, gone, true); err != nil {
 		return err
 	}
-	if err := s.setBoth(ctx, setAllow4, setAllow6, d.add, false); err != nil {
+	// Announcements. GoBGP sends nothing when an identical path is added
+	// again, so a promoted path is deleted while still rejected (which
+	// sends nothing) and added again once allowed.
+	if err := s.deleteLocked(ctx, d.promote); err != nil {
 		return err
 	}
-	return s.loadLocked(ctx, desired, d.change, d.add)
+	if err := s.setBoth(ctx, setAllow4, setAllow6, slices.Concat(d.add, d.promote), false); err != nil {
+		return err
+	}
+	if err := s.loadLocked(ctx, desired, s.applied, d.change, d.add, d.promote); err != nil {
+		return err
+	}
+	for _, p := range slices.Concat(d.add, d.promote) {
+		delete(s.staged, p)
+	}
+	// Staging sends nothing: neither the old nor the new paths are allowed.
+	d.stage = slices.Concat(d.stage, d.demote)
+	return s.stageLocked(ctx, d, desiredStage)
 }
 
-func (s *Speaker) syncBulkLocked(ctx context.Context, d routeDiff, desired map[netip.Prefix]Attrs) error {
+func (s *Speaker) syncBulkLocked(ctx context.Context, d routeDiff, desired, desiredStage map[netip.Prefix]Attrs) error {
 	t0 := time.Now()
 	defer func() {
-		s.log.Debug("bulk sync", "add", len(d.add), "change", len(d.change), "del", len(d.del), "seconds", time.Since(t0).Seconds())
+		s.log.Debug("bulk sync", "add", len(d.add), "change", len(d.change), "del", len(d.del),
+			"promote", len(d.promote), "demote", len(d.demote), "stage", len(d.stage), "unstage", len(d.unstage),
+			"seconds", time.Since(t0).Seconds())
 	}()
 	// 1. Hold back: changed prefixes leave the allow sets (a policy change
-	// sends nothing by itself); removed ones go into the withdraw sets,
-	// whose statements come first and tag them LLGR_STALE on export.
+	// sends nothing by itself); removed and demoted ones go into the
+	// withdraw sets, whose statements come first and tag them LLGR_STALE
+	// on export. Staged paths no longer wanted go (they send nothing).
 	if err := s.setBoth(ctx, setAllow4, setAllow6, d.change, true); err != nil {
 		return err
 	}
-	all := wholeFamilies(d.del, desired)
-	if err := s.setWithdraw(ctx, d.del, all, false); err != nil {
+	gone := slices.Concat(d.del, d.demote)
+	all := wholeFamilies(gone, desired, desiredStage, s.applied)
+	if err := s.setWithdraw(ctx, gone, all, false); err != nil {
 		return err
 	}
 	// 2. Load: rejected by the export policy, so GoBGP sends nothing (a
 	// filtered path whose old version is filtered too produces no UPDATE).
-	if err := s.loadLocked(ctx, desired, d.change, d.add); err != nil {
+	// Promoted paths are loaded already.
+	if err := s.loadLocked(ctx, desired, s.applied, d.change, d.add); err != nil {
+		return err
+	}
+	if err := s.stageLocked(ctx, d, desiredStage); err != nil {
 		return err
 	}
 	s.log.Debug("bulk sync loaded", "seconds", time.Since(t0).Seconds())
 	// 3. Release and send the whole table packed, withdrawals first.
-	if err := s.setBoth(ctx, setAllow4, setAllow6, slices.Concat(d.change, d.add), false); err != nil {
+	if err := s.setBoth(ctx, setAllow4, setAllow6, slices.Concat(d.change, d.add, d.promote), false); err != nil {
 		return err
+	}
+	for _, p := range d.promote {
+		s.applied[p] = s.staged[p]
+	}
+	for _, p := range slices.Concat(d.add, d.promote) {
+		delete(s.staged, p)
 	}
 	s.log.Debug("bulk sync released", "seconds", time.Since(t0).Seconds())
 	if err := s.srv.ResetPeer(ctx, &api.ResetPeerRequest{Address: "all", Soft: true, Direction: api.ResetPeerRequest_OUT}); err != nil {
 		return fmt.Errorf("resending table to peers: %w", err)
 	}
-	// 4. The removed prefixes are withdrawn; their paths leave the RIB
-	// later, off the path of the peers' convergence.
-	for _, p := range d.del {
+	// 4. The removed and demoted prefixes are withdrawn; the removed
+	// paths leave the RIB later, off the path of the peers' convergence.
+	// Demoted paths stay, staged with the attributes they were announced
+	// with (the next Sync replaces them if the staged ones differ).
+	for _, p := range d.demote {
+		s.staged[p] = s.applied[p]
+	}
+	for _, p := range gone {
 		delete(s.applied, p)
 	}
-	if len(d.del) > 0 {
-		s.stale, s.staleAll = d.del, all
+	if len(gone) > 0 {
+		s.stale, s.staleAll = gone, all
 		if s.purgeTimer == nil {
 			s.purgeTimer = time.AfterFunc(purgeDelay, s.purge)
 		} else {
@@ -613,15 +694,23 @@ func (s *Speaker) syncBulkLocked(ctx context.Context, d routeDiff, desired map[n
 // withdrawals.
 const purgeDelay = 10 * time.Second
 
-// wholeFamilies reports by family (IPv4, IPv6) whether del removes every
-// prefix of it: some are removed and none is desired.
-func wholeFamilies(del []netip.Prefix, desired map[netip.Prefix]Attrs) [2]bool {
+// wholeFamilies reports by family (IPv4, IPv6) whether gone (removed
+// and demoted prefixes) takes every announced prefix of it and no other
+// path of it stays: some go, none is desired, and every staged prefix of
+// it was announced before (is being demoted). The withdraw set then
+// matches the whole family without withdrawing any never-announced path.
+func wholeFamilies(gone []netip.Prefix, desired, desiredStage, applied map[netip.Prefix]Attrs) [2]bool {
 	var removed, left [2]bool
-	for _, p := range del {
+	for _, p := range gone {
 		removed[family(p)] = true
 	}
 	for p := range desired {
 		left[family(p)] = true
+	}
+	for p := range desiredStage {
+		if _, demoted := applied[p]; !demoted {
+			left[family(p)] = true
+		}
 	}
 	return [2]bool{removed[0] && !left[0], removed[1] && !left[1]}
 }
@@ -661,7 +750,8 @@ func (s *Speaker) purge() {
 
 // purgeLocked drops the stale paths from GoBGP: out of the allow and
 // withdraw sets first, so that the export policy rejects them and deleting
-// them sends nothing (the peers have them withdrawn already).
+// them sends nothing (the peers have them withdrawn already). Stale paths
+// that are staged (demoted) stay.
 func (s *Speaker) purgeLocked(ctx context.Context) error {
 	if len(s.stale) == 0 {
 		return nil
@@ -673,19 +763,25 @@ func (s *Speaker) purgeLocked(ctx context.Context) error {
 	if err := s.setWithdraw(ctx, s.stale, s.staleAll, true); err != nil {
 		return err
 	}
-	// A whole family goes in one operation (all local paths of it, which
-	// the export policy rejects now); the rest path by path.
-	var rest []netip.Prefix
-	for _, p := range s.stale {
-		if !s.staleAll[family(p)] {
-			rest = append(rest, p)
-		}
+	// A whole family without staged paths goes in one operation (all
+	// local paths of it, which the export policy rejects now); the rest
+	// path by path.
+	var wholeGone, hasStaged [2]bool
+	for p := range s.staged {
+		hasStaged[family(p)] = true
 	}
 	for f, fam := range []*api.Family{familyV4, familyV6} {
-		if s.staleAll[f] {
+		if s.staleAll[f] && !hasStaged[f] {
 			if err := s.srv.DeletePath(ctx, &api.DeletePathRequest{TableType: api.TableType_GLOBAL, Family: fam}); err != nil {
 				return fmt.Errorf("deleting all %s paths: %w", fam.Afi, err)
 			}
+			wholeGone[f] = true
+		}
+	}
+	var rest []netip.Prefix
+	for _, p := range s.stale {
+		if _, staged := s.staged[p]; !staged && !wholeGone[family(p)] {
+			rest = append(rest, p)
 		}
 	}
 	if err := s.deleteLocked(ctx, rest); err != nil {
@@ -694,6 +790,17 @@ func (s *Speaker) purgeLocked(ctx context.Context) error {
 	s.log.Debug("dropped withdrawn paths", "count", len(s.stale), "seconds", time.Since(t0).Seconds())
 	s.stale, s.staleAll = nil, [2]bool{}
 	return nil
+}
+
+// Staged returns the staged routes (loaded, not announced), sorted.
+func (s *Speaker) Staged() []Route {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Route, 0, len(s.staged))
+	for _, p := range slices.SortedFunc(maps.Keys(s.staged), comparePrefix) {
+		out = append(out, Route{Prefix: p, Attrs: s.staged[p]})
+	}
+	return out
 }
 
 // Announced returns the routes of the last successful Sync, sorted.

@@ -68,6 +68,7 @@ type Snapshot struct {
 	entries   []FIBEntry
 	announced *lpm.Table[uint32] // address -> index into announcements
 	anns      []Announcement
+	staged    []Announcement // eligible, not announced; see Staged
 	dns       []DNSAnswer    // sorted by name; see DNSAnswers
 	dnsIdx    map[string]int // name -> index into dns
 	access    accessTables   // IP access rules per zone and account; see Access
@@ -131,13 +132,18 @@ func CompileWith(st *State, now time.Time, o CompileOptions) (*Snapshot, error) 
 			return nil, fmt.Errorf("compiling bgp prefix %s: unknown prefix %s", b.ID, b.PrefixID)
 		}
 		next(b.PropagatedAt)
-		if !b.Announced(now) || !p.Approved || !defaults[p.ID] {
+		if !p.Approved || !defaults[p.ID] {
 			continue
 		}
-		s.anns = append(s.anns, Announcement{
+		a := Announcement{
 			CIDR: b.CIDR, BGPPrefixID: b.ID, PrefixID: p.ID,
 			ASN: p.ASN, ASNPrependCount: b.ASNPrependCount,
-		})
+		}
+		if b.Announced(now) {
+			s.anns = append(s.anns, a)
+		} else {
+			s.staged = append(s.staged, a)
+		}
 	}
 	ann, err := lpm.Build(indexed(s.anns, func(a Announcement) netip.Prefix { return a.CIDR }))
 	if err != nil {
@@ -193,6 +199,18 @@ func (s *Snapshot) Announcements() []Announcement {
 		return nil
 	}
 	return slices.Clone(s.anns)
+}
+
+// Staged returns the BGP prefixes that would be announced if advertised,
+// sorted by CIDR: every BGP prefix of an approved prefix with a default
+// binding that is not announced (not advertised, or its advertisement
+// still propagating). The BGP speaker keeps them loaded, unexported, so
+// that advertising them is quick.
+func (s *Snapshot) Staged() []Announcement {
+	if s == nil {
+		return nil
+	}
+	return slices.Clone(s.staged)
 }
 
 // Zones returns the zones of the compiled State, sorted by name: those

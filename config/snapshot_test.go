@@ -64,6 +64,10 @@ func TestCompile(t *testing.T) {
 	if len(anns) != 1 || anns[0].CIDR.String() != "203.0.113.0/24" || anns[0].ASN != 64496 || anns[0].ASNPrependCount != 2 {
 		t.Errorf("Announcements() = %+v, want only 203.0.113.0/24 from AS64496 with prepend 2", anns)
 	}
+	// g2 is still propagating: staged; g3's prefix is not approved.
+	if st := s.Staged(); len(st) != 1 || st[0].CIDR.String() != "2001:db8:100::/48" || st[0].BGPPrefixID != "g2" || st[0].ASN != 13335 {
+		t.Errorf("Staged() = %+v, want only 2001:db8:100::/48 (g2)", st)
+	}
 	if want := now.Add(30 * time.Second); !s.NextChange.Equal(want) {
 		t.Errorf("NextChange = %v, want %v (g2 propagates first)", s.NextChange, want)
 	}
@@ -79,6 +83,9 @@ func TestCompile(t *testing.T) {
 	}
 	if got := len(s2.Announcements()); got != 2 {
 		t.Errorf("after 2h: %d announcements, want 2", got)
+	}
+	if st := s2.Staged(); len(st) != 0 {
+		t.Errorf("after 2h: Staged() = %+v, want none", st)
 	}
 	if !s2.NextChange.IsZero() {
 		t.Errorf("after 2h: NextChange = %v, want zero", s2.NextChange)
@@ -156,5 +163,35 @@ func TestSnapshotSpectrumApps(t *testing.T) {
 	var nilSnap *Snapshot
 	if nilSnap.SpectrumApps() != nil {
 		t.Error("nil Snapshot: SpectrumApps() != nil")
+	}
+}
+
+// A BGP prefix that is not advertised is staged only when it could be
+// announced: approved prefix, default binding.
+func TestCompileStaged(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	st := snapState(now)
+	mp := netip.MustParsePrefix
+	st.BGPPrefixes["g1"].Advertised = false // withdrawn, propagated
+	st.BGPPrefixes["g4"] = &BGPPrefix{ID: "g4", PrefixID: "p1", CIDR: mp("203.0.113.128/25"), ASNPrependCount: 1}
+	st.Prefixes["p5"] = &Prefix{ID: "p5", AccountID: "a1", CIDR: mp("192.0.2.0/24"), ASN: 64496, Approved: true} // no default binding
+	st.BGPPrefixes["g5"] = &BGPPrefix{ID: "g5", PrefixID: "p5", CIDR: mp("192.0.2.0/24")}
+	s, err := Compile(st, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, a := range s.Staged() {
+		got = append(got, a.BGPPrefixID)
+	}
+	if want := []string{"g1", "g4", "g2"}; !slices.Equal(got, want) {
+		t.Errorf("Staged() = %v, want %v", got, want)
+	}
+	if anns := s.Announcements(); len(anns) != 0 {
+		t.Errorf("Announcements() = %+v, want none", anns)
+	}
+	if st := s.Staged(); st[1].ASNPrependCount != 1 || st[1].ASN != 64496 {
+		t.Errorf("Staged()[1] = %+v, want AS64496 with prepend 1", st[1])
 	}
 }

@@ -96,15 +96,23 @@ func (a *announcer) publish(s *config.Snapshot) { a.box.Put(s) }
 // routes turns a snapshot's announcements into BGP routes: AS path 13335,
 // then the customer ASN unless it is 13335, plus asn_prepend_count extra
 // 13335s, with the configured communities; plus the anycast pool, from
-// 13335 alone.
-func (a *announcer) routes(s *config.Snapshot) []bgp.Route {
+// 13335 alone. staged are the routes of the BGP prefixes that would be
+// announced if advertised (Snapshot.Staged), with the attributes they
+// would be announced with: the speaker loads them without exporting them,
+// so that advertising them later is quick.
+func (a *announcer) routes(s *config.Snapshot) (announce, staged []bgp.Route) {
 	anns := s.Announcements()
-	out := make([]bgp.Route, 0, len(anns)+len(a.pool))
+	announce = make([]bgp.Route, 0, len(anns)+len(a.pool))
 	for _, p := range a.pool {
 		attrs := a.attrs
 		attrs.ASPath = bgp.ASPath(bgp.DefaultLocalAS, 0)
-		out = append(out, bgp.Route{Prefix: p, Attrs: attrs})
+		announce = append(announce, bgp.Route{Prefix: p, Attrs: attrs})
 	}
+	announce = a.appendRoutes(announce, anns)
+	return announce, a.appendRoutes(nil, s.Staged())
+}
+
+func (a *announcer) appendRoutes(out []bgp.Route, anns []config.Announcement) []bgp.Route {
 	for _, an := range anns {
 		attrs := a.attrs
 		attrs.ASPath = bgp.ASPath(an.ASN, an.ASNPrependCount)
@@ -124,8 +132,8 @@ func (a *announcer) run(ctx context.Context) {
 		if s.Generation == synced && synced != 0 {
 			continue
 		}
-		routes := a.routes(s)
-		if err := a.sp.Sync(ctx, routes); err != nil {
+		routes, staged := a.routes(s)
+		if err := a.sp.SyncStaged(ctx, routes, staged); err != nil {
 			if ctx.Err() == nil {
 				a.log.Error("syncing bgp announcements; retrying in 1s", "generation", s.Generation, "err", err)
 				time.AfterFunc(time.Second, a.box.Wake)
@@ -133,6 +141,6 @@ func (a *announcer) run(ctx context.Context) {
 			continue
 		}
 		synced = s.Generation
-		a.log.Debug("bgp announcements synced", "generation", s.Generation, "routes", len(routes))
+		a.log.Debug("bgp announcements synced", "generation", s.Generation, "routes", len(routes), "staged", len(staged))
 	}
 }

@@ -19,6 +19,7 @@ type Fake struct {
 	mu     sync.Mutex
 	peers  []bgp.PeerConfig
 	routes map[netip.Prefix]bgp.Attrs
+	staged map[netip.Prefix]bgp.Attrs
 	syncs  int
 	closed bool
 	// Err, when set, is returned by the next SetPeers or Sync and cleared.
@@ -47,23 +48,44 @@ func (f *Fake) SetPeers(_ context.Context, peers []bgp.PeerConfig) error {
 	return nil
 }
 
-// Sync replaces the announced set.
-func (f *Fake) Sync(_ context.Context, routes []bgp.Route) error {
+// Sync replaces the announced set and stages nothing.
+func (f *Fake) Sync(ctx context.Context, routes []bgp.Route) error {
+	return f.SyncStaged(ctx, routes, nil)
+}
+
+// SyncStaged replaces the announced and the staged set; a prefix in both
+// is announced.
+func (f *Fake) SyncStaged(_ context.Context, announce, stage []bgp.Route) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.takeErrLocked(); err != nil {
 		return err
 	}
+	m, err := routeMap(announce)
+	if err != nil {
+		return err
+	}
+	st, err := routeMap(stage)
+	if err != nil {
+		return err
+	}
+	for p := range m {
+		delete(st, p)
+	}
+	f.routes, f.staged = m, st
+	f.syncs++
+	return nil
+}
+
+func routeMap(routes []bgp.Route) (map[netip.Prefix]bgp.Attrs, error) {
 	m := make(map[netip.Prefix]bgp.Attrs, len(routes))
 	for _, r := range routes {
 		if !r.Prefix.IsValid() || r.Prefix != r.Prefix.Masked() {
-			return errors.New("bgptest: invalid prefix " + r.Prefix.String())
+			return nil, errors.New("bgptest: invalid prefix " + r.Prefix.String())
 		}
 		m[r.Prefix] = r.Attrs
 	}
-	f.routes = m
-	f.syncs++
-	return nil
+	return m, nil
 }
 
 func (f *Fake) takeErrLocked() error {
@@ -91,7 +113,7 @@ func (f *Fake) Close(context.Context) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.closed = true
-	f.routes = nil
+	f.routes, f.staged = nil, nil
 	return nil
 }
 
@@ -107,8 +129,19 @@ func (f *Fake) Announced(p netip.Prefix) (bgp.Attrs, bool) {
 func (f *Fake) Routes() []bgp.Route {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	out := make([]bgp.Route, 0, len(f.routes))
-	for p, a := range f.routes {
+	return sorted(f.routes)
+}
+
+// Staged returns the staged set, sorted by prefix.
+func (f *Fake) Staged() []bgp.Route {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return sorted(f.staged)
+}
+
+func sorted(m map[netip.Prefix]bgp.Attrs) []bgp.Route {
+	out := make([]bgp.Route, 0, len(m))
+	for p, a := range m {
 		out = append(out, bgp.Route{Prefix: p, Attrs: a})
 	}
 	slices.SortFunc(out, func(a, b bgp.Route) int {
@@ -120,7 +153,7 @@ func (f *Fake) Routes() []bgp.Route {
 	return out
 }
 
-// Syncs counts successful Sync calls.
+// Syncs counts successful Sync and SyncStaged calls.
 func (f *Fake) Syncs() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
