@@ -58,7 +58,7 @@ func newCollector(t testing.TB, as uint32, password string) *collector {
 	}}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(c.srv.Stop)
+	t.Cleanup(func() { stopServer(c.srv, []netip.Addr{netip.MustParseAddr("127.0.0.1")}) })
 	return c
 }
 

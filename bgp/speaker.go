@@ -253,6 +253,24 @@ func (s *Speaker) runtimeLocked(addr netip.Addr) *peerRuntime {
 // families returns the address families a session to c carries: its
 // transport family, plus the other one when an explicit next hop for it is
 // configured (MP-BGP with a real next hop of that family).
+// stopServer stops a GoBGP server after deleting the given peers (each
+// gets a Cease) and giving its main loop a moment to reap their sessions:
+// in GoBGP v3.37, StopBgp resets the global config while a just-cancelled
+// session's receive goroutine may still read it (a data race the race
+// detector reports); the main loop waits for those goroutines when it
+// handles their last message, which orders them before StopBgp.
+func stopServer(srv *server.BgpServer, peers []netip.Addr) {
+	if len(peers) > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		for _, a := range peers {
+			_ = srv.DeletePeer(ctx, &api.DeletePeerRequest{Address: a.String()})
+		}
+		cancel()
+		time.Sleep(100 * time.Millisecond)
+	}
+	srv.Stop()
+}
+
 type familyKey struct {
 	afi  api.Family_Afi
 	safi api.Family_Safi
@@ -922,10 +940,16 @@ func (s *Speaker) Close(ctx context.Context) error {
 		}
 	}
 	s.stopWatch()
+	var plain []netip.Addr
+	for _, c := range s.peers {
+		if !c.GracefulRestart {
+			plain = append(plain, c.Address)
+		}
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		s.srv.Stop()
+		stopServer(s.srv, plain)
 		if err := s.ld.close(); err != nil {
 			s.log.Warn("closing the path loader", "err", err)
 		}
