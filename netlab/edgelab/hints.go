@@ -3,52 +3,69 @@ package edgelab
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
+	"text/template"
 	"time"
 
 	"github.com/edgesim/edgesim/netlab"
 )
 
+// hintsTmpl is the text of Hints; its data is hintsData.
+var hintsTmpl = template.Must(template.New("hints").Parse(`edgesim lab is up: {{.L.Client.Name}} ── {{.L.Peer.Name}} (FRR AS{{.PeerAS}}) ── {{.L.Edge.Name}} (edged AS{{.EdgeAS}}) ── {{.L.Origin.Name}}
+  edged API  {{.L.API}}/client/v4/  (host namespace; admin under /admin/v1/, metrics at /metrics)
+  edge       BGP to the peer over IPv4 and IPv6, Spectrum proxy on AnyIP routes, DNS on {{.L.DNS}}
+  client     {{.L.ClientAddr}}, routes through the peer;  origin {{.L.OriginAddr}}: tcp/{{.SSHPort}} prints the PROXY header it got, udp/{{.EchoPort}} echoes SPP
+  demo state account A ({{.D.A.Email}}) owns {{.Prefix}} (validated, CDN + Spectrum {{.Spectrum}}, advertised),
+             delegated {{.Delegated}} to account B ({{.D.B.Email}}): Spectrum apps {{.SSHName}} (tcp/{{.SSHPort}}, PROXY v2) and {{.EchoName}} (udp/{{.EchoPort}}, SPP)
+  files      {{.Dir}} (edged.yaml, edged.log, registry/, peer/)
+
+Try:
+  ip netns exec {{.L.Client.Name}} nc {{.Delegated}} {{.SSHPort}}                       # the origin prints the PROXY v2 header with the client's address
+  echo hello | ip netns exec {{.L.Client.Name}} nc -u -w1 {{.Delegated}} {{.EchoPort}}   # UDP through Spectrum; the origin decodes SPP
+  ip netns exec {{.L.Client.Name}} dig @{{.L.DNS.Addr}} +short {{.SSHName}} A
+  vtysh --vty_socket {{.VTY}} -c 'show bgp ipv4 unicast'       # the peer's view: {{.Prefix}} from AS{{.EdgeAS}}
+  ip -n {{.L.Peer.Name}} route show proto bgp
+  {{.Edgectl}} status
+  {{.Edgectl}} lookup {{.Delegated}}
+  A={{.D.A.Account}}; H=(-H 'X-Auth-Email: {{.D.A.Email}}' -H 'X-Auth-Key: {{.D.A.Key}}')
+  curl -s "${H[@]}" {{.L.API}}/client/v4/accounts/$A/addressing/prefixes | jq -c '.result[] | {cidr, approved, advertised}'
+  Withdraw, and the route leaves the peer (new connections from the client then fail):
+  curl -s "${H[@]}" -X PATCH {{.L.API}}/client/v4/accounts/$A/addressing/prefixes/{{.D.PrefixID}}/bgp/prefixes/{{.D.BGPPrefixID}} -d '{"on_demand":{"advertised":false}}' | jq -c .result.on_demand
+`))
+
 // Hints is what to try in the lab after d loaded the demo, for people:
 // every command runs as printed from the repository's root.
 func (l *Lab) Hints(d *Demo) string {
-	vty := relPath(l.FRR.Dir)
-	edgectl := "bin/edgectl"
-	if l.API != "http://127.0.0.1:8080" {
-		edgectl += " -api " + l.API
+	data := struct {
+		L                 *Lab
+		D                 *Demo
+		PeerAS, EdgeAS    int
+		SSHPort, EchoPort int
+		Prefix, Spectrum  netip.Prefix
+		Delegated         netip.Addr
+		SSHName, EchoName string
+		Dir, VTY, Edgectl string
+	}{
+		L: l, D: d, PeerAS: PeerAS, EdgeAS: EdgeAS, SSHPort: SSHPort, EchoPort: EchoPort,
+		Prefix: DemoPrefix, Spectrum: DemoSpectrum, Delegated: DemoDelegated,
+		SSHName: SSHName, EchoName: EchoName,
+		Dir: relPath(l.Dir), VTY: relPath(l.FRR.Dir), Edgectl: "bin/edgectl",
 	}
-	return fmt.Sprintf(`edgesim lab is up: %[1]s ── %[2]s (FRR AS%[3]d) ── %[4]s (edged AS%[5]d) ── %[6]s
-  edged API  %[7]s/client/v4/  (host namespace; admin under /admin/v1/, metrics at /metrics)
-  edge       BGP to the peer over IPv4 and IPv6, Spectrum proxy on AnyIP routes, DNS on %[8]s
-  client     %[9]s, routes through the peer;  origin %[10]s: tcp/%[11]d prints the PROXY header it got, udp/%[12]d echoes SPP
-  demo state account A (%[13]s) owns %[14]s (validated, CDN + Spectrum %[15]s, advertised),
-             delegated %[16]s to account B (%[17]s): Spectrum apps %[18]s (tcp/%[11]d, PROXY v2) and %[19]s (udp/%[12]d, SPP)
-  files      %[20]s (edged.yaml, edged.log, registry/, peer/)
-
-Try:
-  ip netns exec %[1]s nc %[16]s %[11]d                       # the origin prints the PROXY v2 header with the client's address
-  echo hello | ip netns exec %[1]s nc -u -w1 %[16]s %[12]d   # UDP through Spectrum; the origin decodes SPP
-  ip netns exec %[1]s dig @%[21]s +short %[18]s A
-  vtysh --vty_socket %[22]s -c 'show bgp ipv4 unicast'       # the peer's view: %[14]s from AS%[5]d
-  ip -n %[2]s route show proto bgp
-  %[27]s status
-  %[27]s lookup %[16]s
-  A=%[23]s; H=(-H 'X-Auth-Email: %[13]s' -H 'X-Auth-Key: %[24]s')
-  curl -s "${H[@]}" %[7]s/client/v4/accounts/$A/addressing/prefixes | jq -c '.result[] | {cidr, approved, advertised}'
-  Withdraw, and the route leaves the peer (new connections from the client then fail):
-  curl -s "${H[@]}" -X PATCH %[7]s/client/v4/accounts/$A/addressing/prefixes/%[25]s/bgp/prefixes/%[26]s -d '{"on_demand":{"advertised":false}}' | jq -c .result.on_demand
-`,
-		l.Client.Name, l.Peer.Name, PeerAS, l.Edge.Name, EdgeAS, l.Origin.Name,
-		l.API, l.DNS, l.ClientAddr, l.OriginAddr, SSHPort, EchoPort,
-		d.A.Email, DemoPrefix, DemoSpectrum, DemoDelegated, d.B.Email, SSHName, EchoName,
-		relPath(l.Dir), l.DNS.Addr(), vty, d.A.Account, d.A.Key, d.PrefixID, d.BGPPrefixID, edgectl)
+	if l.API != "http://127.0.0.1:8080" {
+		data.Edgectl += " -api " + l.API
+	}
+	var b strings.Builder
+	if err := hintsTmpl.Execute(&b, data); err != nil {
+		return "edgelab: hints: " + err.Error() // a template bug; the tests catch it
+	}
+	return b.String()
 }
 
 // relPath returns p relative to the working directory when it lies below
