@@ -19,7 +19,7 @@ const zoneNet = "9a7806061c88ada191ed06f989cc3dac" // example.net, account A
 
 // freeDNSAddr returns a loopback address whose port is free for both UDP
 // and TCP at the time of the call.
-func freeDNSAddr(t *testing.T) string {
+func freeDNSAddr(t testing.TB) string {
 	t.Helper()
 	for range 20 {
 		uc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
@@ -40,7 +40,7 @@ func freeDNSAddr(t *testing.T) string {
 }
 
 // query sends one question over proto ("udp" or "tcp").
-func query(t *testing.T, proto, addr, name string, qtype uint16) *dns.Msg {
+func query(t testing.TB, proto, addr, name string, qtype uint16) *dns.Msg {
 	t.Helper()
 	c := &dns.Client{Net: proto, Timeout: 2 * time.Second}
 	m := new(dns.Msg)

@@ -24,7 +24,7 @@ const (
 )
 
 // testDaemon is a config with instant timing and auto-valid validation.
-func testDaemon(t *testing.T, extra string) *config.Daemon {
+func testDaemon(t testing.TB, extra string) *config.Daemon {
 	t.Helper()
 	y := fmt.Sprintf(`version: 1
 state: {path: %q}
@@ -41,7 +41,7 @@ timing: {time_factor: 0}
 }
 
 // startNode runs node.Run on a loopback listener and returns the API base URL.
-func startNode(t *testing.T, d *config.Daemon) string {
+func startNode(t testing.TB, d *config.Daemon) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -71,7 +71,7 @@ func startNode(t *testing.T, d *config.Daemon) string {
 }
 
 // call sends an API request as account A's key and decodes the result.
-func call(t *testing.T, base, method, path, body string, res any) {
+func call(t testing.TB, base, method, path, body string, res any) {
 	t.Helper()
 	req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
 	req.Header.Set("X-Auth-Email", "a@example.com")
@@ -101,7 +101,7 @@ type onboarded struct{ prefixID, bgpID string }
 
 // onboard walks the workflow for cidr up to an (unadvertised) BGP prefix:
 // create, validate, wait for approval, default binding, Spectrum binding.
-func onboard(t *testing.T, base, cidr string, asn int, spectrumCIDR string) onboarded {
+func onboard(t testing.TB, base, cidr string, asn int, spectrumCIDR string) onboarded {
 	t.Helper()
 	pfx := "/client/v4/accounts/" + acctA + "/addressing/prefixes"
 	var p struct {
