@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/edgesim/edgesim/internal/freeport"
 	"io/fs"
-	"net"
 	"net/netip"
 	"os"
 	"slices"
@@ -28,19 +28,9 @@ type collector struct {
 	port uint16
 }
 
-func freePort(t testing.TB) uint16 {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return uint16(l.Addr().(*net.TCPAddr).Port)
-}
-
 func newCollector(t testing.TB, as uint32, password string) *collector {
 	t.Helper()
-	c := &collector{srv: server.NewBgpServer(server.LoggerOption(&slogAdapter{l: discardLogger()})), port: freePort(t)}
+	c := &collector{srv: server.NewBgpServer(server.LoggerOption(&slogAdapter{l: discardLogger()})), port: freeport.TCP(t)}
 	go c.srv.Serve()
 	ctx := context.Background()
 	if err := c.srv.StartBgp(ctx, &api.StartBgpRequest{Global: &api.Global{

@@ -2,8 +2,8 @@ package node
 
 import (
 	"fmt"
+	"github.com/edgesim/edgesim/internal/freeport"
 	"maps"
-	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -16,28 +16,6 @@ import (
 )
 
 const zoneNet = "9a7806061c88ada191ed06f989cc3dac" // example.net, account A
-
-// freeDNSAddr returns a loopback address whose port is free for both UDP
-// and TCP at the time of the call.
-func freeDNSAddr(t testing.TB) string {
-	t.Helper()
-	for range 20 {
-		uc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := uc.LocalAddr().String()
-		ln, err := net.Listen("tcp", addr)
-		uc.Close()
-		if err != nil {
-			continue
-		}
-		ln.Close()
-		return addr
-	}
-	t.Fatal("no free UDP+TCP port on 127.0.0.1 after 20 tries")
-	return ""
-}
 
 // query sends one question over proto ("udp" or "tcp").
 func query(t testing.TB, proto, addr, name string, qtype uint16) *dns.Msg {
@@ -87,7 +65,7 @@ func answerAddrs(r *dns.Msg) []string {
 // zones created through the API are served.
 func TestDNSServesSnapshots(t *testing.T) {
 	t.Parallel()
-	addr := freeDNSAddr(t)
+	addr := freeport.DNS(t)
 	d := testDaemon(t, fmt.Sprintf(`listen: {dns: %q}
 zones: [{id: %s, name: example.net, account_id: %s}]
 `, addr, zoneNet, acctA))
@@ -230,7 +208,7 @@ func TestDNSZones(t *testing.T) {
 // is ignored), and a zone map over the account map.
 func TestDNSAddressMapPrecedenceOnTheWire(t *testing.T) {
 	t.Parallel()
-	addr := freeDNSAddr(t)
+	addr := freeport.DNS(t)
 	d := testDaemon(t, fmt.Sprintf(`listen: {dns: %q}
 anycast_pool: ["192.0.2.0/24"]
 zones: [{id: %s, name: example.net, account_id: %s}]

@@ -152,14 +152,7 @@ func TestTwoNodesRaceOneCIDR(t *testing.T) {
 // status and the first error code (0 on success).
 func tryCall(t *testing.T, base, method, path, body string) (int, int) {
 	t.Helper()
-	req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
-	req.Header.Set("X-Auth-Email", "a@example.com")
-	req.Header.Set("X-Auth-Key", "ka")
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := send(t, base, method, path, body)
 	defer resp.Body.Close()
 	var env struct{ Errors []struct{ Code int } }
 	if err := json.NewDecoder(resp.Body).Decode(&env); err != nil {

@@ -2,6 +2,7 @@ package node
 
 import (
 	"fmt"
+	"github.com/edgesim/edgesim/internal/freeport"
 	"testing"
 	"time"
 
@@ -16,7 +17,7 @@ import (
 //
 //	go test ./node/ -run '^$' -bench APIToDNS -benchtime 50x
 func BenchmarkAPIToDNS(b *testing.B) {
-	addr := freeDNSAddr(b)
+	addr := freeport.DNS(b)
 	d := testDaemon(b, fmt.Sprintf(`listen: {dns: %q}
 zones: [{id: %s, name: example.net, account_id: %s}]
 `, addr, zoneNet, acctA))

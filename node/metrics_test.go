@@ -2,6 +2,7 @@ package node
 
 import (
 	"fmt"
+	"github.com/edgesim/edgesim/internal/freeport"
 	"io"
 	"net/http"
 	"slices"
@@ -17,7 +18,7 @@ import (
 // DNS responder's counters registered on the node's registry.
 func TestMetrics(t *testing.T) {
 	t.Parallel()
-	addr := freeDNSAddr(t)
+	addr := freeport.DNS(t)
 	d := testDaemon(t, fmt.Sprintf(`listen: {dns: %q}
 zones: [{id: %s, name: example.net, account_id: %s}]
 `, addr, zoneNet, acctA))

@@ -70,8 +70,8 @@ func startNode(t testing.TB, d *config.Daemon) string {
 	return "http://" + ln.Addr().String()
 }
 
-// call sends an API request as account A's key and decodes the result.
-func call(t testing.TB, base, method, path, body string, res any) {
+// send sends an API request as account A's key.
+func send(t testing.TB, base, method, path, body string) *http.Response {
 	t.Helper()
 	req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
 	req.Header.Set("X-Auth-Email", "a@example.com")
@@ -81,6 +81,13 @@ func call(t testing.TB, base, method, path, body string, res any) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return resp
+}
+
+// call sends an API request as account A's key and decodes the result.
+func call(t testing.TB, base, method, path, body string, res any) {
+	t.Helper()
+	resp := send(t, base, method, path, body)
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != 200 {

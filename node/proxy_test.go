@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"github.com/edgesim/edgesim/internal/freeport"
 	"io"
 	"log/slog"
 	"net"
@@ -54,18 +55,6 @@ func startEchoOrigin(t *testing.T) *echoOrigin {
 		}
 	}()
 	return o
-}
-
-// freeTCPPort returns a TCP port free on the wildcard address at the time
-// of the call.
-func freeTCPPort(t *testing.T) uint16 {
-	t.Helper()
-	ln, err := net.Listen("tcp", ":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return uint16(ln.Addr().(*net.TCPAddr).Port)
 }
 
 // dialEdge connects from 127.0.0.1 to edge.
@@ -140,7 +129,7 @@ func waitTry(t *testing.T, edge netip.AddrPort, o *echoOrigin, want string) {
 func TestProxyServesSnapshots(t *testing.T) {
 	t.Parallel()
 	origin := startEchoOrigin(t)
-	port := freeTCPPort(t)
+	port := freeport.TCP(t)
 	d := testDaemon(t, fmt.Sprintf(`listen: {proxy: true}
 zones: [{id: %s, name: example.net, account_id: %s}]
 `, zoneNet, acctA))
@@ -326,18 +315,6 @@ func TestProxyTable(t *testing.T) {
 	}
 }
 
-// freeUDPPort returns a UDP port free on the wildcard address at the time
-// of the call.
-func freeUDPPort(t *testing.T) uint16 {
-	t.Helper()
-	c, err := net.ListenPacket("udp", ":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	return uint16(c.LocalAddr().(*net.UDPAddr).Port)
-}
-
 type listenersResult struct {
 	API          string          `json:"api"`
 	DNS          string          `json:"dns"`
@@ -357,7 +334,7 @@ func TestAdminListeners(t *testing.T) {
 	}
 	defer busy.Close()
 	busyPort := uint16(busy.Addr().(*net.TCPAddr).Port)
-	tcpPort, udpPort, dnsAddr := freeTCPPort(t), freeUDPPort(t), freeDNSAddr(t)
+	tcpPort, udpPort, dnsAddr := freeport.TCP(t), freeport.UDP(t), freeport.DNS(t)
 
 	d := testDaemon(t, fmt.Sprintf(`listen: {proxy: true, dns: %q}
 zones: [{id: %s, name: example.net, account_id: %s}]

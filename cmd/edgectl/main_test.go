@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/edgesim/edgesim/internal/freeport"
 	"io"
 	"net"
 	"net/http"
@@ -201,39 +202,6 @@ const (
 	zoneEx = "023e105f4ecef8ad9ca31a8372d0c353" // example.com, account A
 )
 
-// freePort returns a TCP port free on the wildcard address at the time of
-// the call.
-func freePort(t *testing.T) uint16 {
-	t.Helper()
-	ln, err := net.Listen("tcp", ":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return uint16(ln.Addr().(*net.TCPAddr).Port)
-}
-
-// freeDNSAddr returns a 127.0.0.1 address whose port is free for both UDP
-// and TCP at the time of the call.
-func freeDNSAddr(t *testing.T) string {
-	t.Helper()
-	for range 20 {
-		uc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := uc.LocalAddr().String()
-		ln, err := net.Listen("tcp", addr)
-		uc.Close()
-		if err == nil {
-			ln.Close()
-			return addr
-		}
-	}
-	t.Fatal("no port free for both udp and tcp on 127.0.0.1")
-	return ""
-}
-
 // startEdged runs an edge in-process (node.Run, as edged does) on a
 // loopback API listener with DNS on dnsAddr, the proxy, and one BGP peer
 // at 127.0.0.1:bgpPort, and returns the API base URL.
@@ -335,9 +303,9 @@ func apiCall(t *testing.T, base, method, path, body string, res any) {
 // listeners, the blocked one failed.
 func TestEdgectlStatusLive(t *testing.T) {
 	t.Parallel()
-	bgpPort := freePort(t)
+	bgpPort := freeport.TCP(t)
 	startPeer(t, bgpPort)
-	dnsAddr := freeDNSAddr(t)
+	dnsAddr := freeport.DNS(t)
 	base := startEdged(t, dnsAddr, bgpPort)
 
 	// Onboard 203.0.113.0/24: validate, bind (CDN, then Spectrum for a /29), advertise.
@@ -368,7 +336,7 @@ func TestEdgectlStatusLive(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer busy.Close()
-	busyPort, sshPort := busy.Addr().(*net.TCPAddr).Port, freePort(t)
+	busyPort, sshPort := busy.Addr().(*net.TCPAddr).Port, freeport.TCP(t)
 	var app struct{ ID string }
 	apiCall(t, base, "POST", "/client/v4/zones/"+zoneEx+"/spectrum/apps", fmt.Sprintf(`{"protocol":"tcp/%d",
 		"dns":{"type":"ADDRESS","name":"ssh.example.com"},"edge_ips":{"type":"static","ips":["203.0.113.18"]},
