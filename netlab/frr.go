@@ -120,7 +120,7 @@ func (f *FRR) NeighborState(ctx context.Context, neighbor netip.Addr) (string, e
 
 // WaitEstablished polls until FRR's session to neighbor is Established.
 func (f *FRR) WaitEstablished(ctx context.Context, neighbor netip.Addr) error {
-	return poll(ctx, "frr session to "+neighbor.String(), func() (bool, error) {
+	return Poll(ctx, "frr session to "+neighbor.String(), func() (bool, error) {
 		st, err := f.NeighborState(ctx, neighbor)
 		return st == "Established", err
 	})
@@ -187,7 +187,9 @@ func (f *FRR) Route(ctx context.Context, p netip.Prefix) ([]FRRRoute, error) {
 	return out, nil
 }
 
-func poll(ctx context.Context, what string, cond func() (bool, error)) error {
+// Poll calls cond every 50ms until it reports true, or ctx ends; the
+// error then names what and carries cond's last error.
+func Poll(ctx context.Context, what string, cond func() (bool, error)) error {
 	var last error
 	for {
 		ok, err := cond()
@@ -246,7 +248,7 @@ func (b *BIRD) Cmd(ctx context.Context, args ...string) (string, error) {
 
 // WaitEstablished polls until protocol proto is Established.
 func (b *BIRD) WaitEstablished(ctx context.Context, proto string) error {
-	return poll(ctx, "bird protocol "+proto, func() (bool, error) {
+	return Poll(ctx, "bird protocol "+proto, func() (bool, error) {
 		out, err := b.Cmd(ctx, "show", "protocols", proto)
 		return strings.Contains(out, "Established"), err
 	})

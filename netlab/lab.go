@@ -503,17 +503,24 @@ func (p *Proc) Stop() error {
 }
 
 func waitSocket(ctx context.Context, path string, p *Proc) error {
-	for {
-		if fi, err := os.Stat(path); err == nil && fi.Mode()&os.ModeSocket != 0 {
-			return nil
-		}
+	return p.Await(ctx, fmt.Sprintf("%q", path), func() bool {
+		fi, err := os.Stat(path)
+		return err == nil && fi.Mode()&os.ModeSocket != 0
+	})
+}
+
+// Await polls cond every 20ms until it holds; it fails when the process
+// exits first or ctx ends. what names the awaited condition in errors.
+func (p *Proc) Await(ctx context.Context, what string, cond func() bool) error {
+	for !cond() {
 		if p.Exited() {
-			return fmt.Errorf("waiting for %q: %s exited", path, p.Name)
+			return fmt.Errorf("waiting for %s: %s exited", what, p.Name)
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("waiting for %q: %w", path, ctx.Err())
+			return fmt.Errorf("waiting for %s: %w", what, ctx.Err())
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/edgesim/edgesim/config"
+	"github.com/edgesim/edgesim/netlab"
 )
 
 // The demo's addresses: account A's prefix, the /29 bound to Spectrum, the
@@ -345,22 +346,5 @@ func (d *Demo) do(ctx context.Context, p party, method, url string, body, result
 func (d *Demo) poll(ctx context.Context, what string, cond func() (bool, error)) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	var last error
-	for {
-		ok, err := cond()
-		if ok && err == nil {
-			return nil
-		}
-		if err != nil {
-			last = err
-		}
-		select {
-		case <-ctx.Done():
-			if last != nil {
-				return fmt.Errorf("waiting for %s: %w (last error: %v)", what, ctx.Err(), last)
-			}
-			return fmt.Errorf("waiting for %s: %w", what, ctx.Err())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	return netlab.Poll(ctx, what, cond)
 }

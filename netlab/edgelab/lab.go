@@ -270,7 +270,7 @@ func (l *Lab) startOrigin(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return waitFor(ctx, "the demo origin to listen", p, func() bool {
+	return p.Await(ctx, "the demo origin to listen", func() bool {
 		out, err := l.Origin.Exec(ctx, "ss", "-Hltn", fmt.Sprintf("sport = :%d", SSHPort))
 		return err == nil && len(bytes.TrimSpace(out)) > 0
 	})
@@ -375,7 +375,7 @@ func (l *Lab) StartEdged(ctx context.Context) error {
 	l.edged = p
 	l.mu.Unlock()
 	hc := &http.Client{Timeout: 2 * time.Second}
-	return waitFor(ctx, "edged's API", p, func() bool {
+	return p.Await(ctx, "edged's API", func() bool {
 		resp, err := hc.Get(l.API + "/admin/v1/snapshot")
 		if err != nil {
 			return false
@@ -422,35 +422,13 @@ func (l *Lab) Close() error {
 	return err
 }
 
-// WaitRoute waits until the peer holds a route for p (present) or none.
+// WaitRoute waits up to 30s until the peer holds a route for p (present)
+// or none.
 func (l *Lab) WaitRoute(ctx context.Context, p netip.Prefix, present bool) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	for {
+	return netlab.Poll(ctx, fmt.Sprintf("the peer to have %s=%v", p, present), func() (bool, error) {
 		rs, err := l.FRR.Route(ctx, p)
-		if err == nil && (len(rs) > 0) == present {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for the peer to have %s=%v: %w (last error %v)", p, present, ctx.Err(), err)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
-
-// waitFor polls cond until it holds, p exits, or ctx ends.
-func waitFor(ctx context.Context, what string, p *netlab.Proc, cond func() bool) error {
-	t := time.NewTicker(50 * time.Millisecond)
-	defer t.Stop()
-	for !cond() {
-		select {
-		case <-p.Done():
-			return fmt.Errorf("waiting for %s: %s exited", what, p.Name)
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for %s: %w", what, ctx.Err())
-		case <-t.C:
-		}
-	}
-	return nil
+		return err == nil && (len(rs) > 0) == present, err
+	})
 }
