@@ -814,20 +814,21 @@ func (s *Speaker) purgeLocked(ctx context.Context) error {
 func (s *Speaker) Staged() []Route {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]Route, 0, len(s.staged))
-	for _, p := range slices.SortedFunc(maps.Keys(s.staged), comparePrefix) {
-		out = append(out, Route{Prefix: p, Attrs: s.staged[p]})
-	}
-	return out
+	return sortedRoutes(s.staged)
 }
 
 // Announced returns the routes of the last successful Sync, sorted.
 func (s *Speaker) Announced() []Route {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]Route, 0, len(s.applied))
-	for _, p := range slices.SortedFunc(maps.Keys(s.applied), comparePrefix) {
-		out = append(out, Route{Prefix: p, Attrs: s.applied[p]})
+	return sortedRoutes(s.applied)
+}
+
+// sortedRoutes returns m's routes sorted by prefix.
+func sortedRoutes(m map[netip.Prefix]Attrs) []Route {
+	out := make([]Route, 0, len(m))
+	for _, p := range slices.SortedFunc(maps.Keys(m), comparePrefix) {
+		out = append(out, Route{Prefix: p, Attrs: m[p]})
 	}
 	return out
 }
