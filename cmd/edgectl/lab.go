@@ -98,7 +98,7 @@ func runLab(args []string, api, out string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "up":
 		if *detach {
-			err = labUpDetached(abs, hostPort, args[1:], stdout)
+			err = labUpDetached(abs, hostPort, *edged, stdout)
 		} else {
 			err = labUp(abs, *edged, hostPort, stdout)
 		}
@@ -151,22 +151,15 @@ func labUp(dir, edged, api string, w io.Writer) error {
 	if _, err := os.Stat(edged); err != nil {
 		return fmt.Errorf("edged binary: %w (run make build, or pass -edged)", err)
 	}
-	if pid := edgelab.KeeperPID(dir); pid != 0 {
-		return fmt.Errorf("a lab is already up (edgectl pid %d); `edgectl lab down` stops it", pid)
-	}
 	for _, n := range edgelab.Namespaces {
 		if netlab.NetnsExists(n) {
 			return fmt.Errorf("namespace %q exists (left by a lab that did not stop cleanly?); `edgectl lab down` removes it", n)
 		}
 	}
-	self, err := os.Executable()
+	self, err := prepareUp(dir)
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	os.Remove(readyFile(dir))
 	if err := os.WriteFile(edgelab.PIDFile(dir), fmt.Appendf(nil, "%d\n", os.Getpid()), 0o644); err != nil {
 		return err
 	}
@@ -213,29 +206,39 @@ func labUp(dir, edged, api string, w io.Writer) error {
 	}
 }
 
-// labUpDetached runs `edgectl lab up` (without -d) in the background, in
-// its own session with its output in DIR/lab.log, and returns once the lab
-// is up or the background run failed.
-func labUpDetached(dir, api string, args []string, w io.Writer) error {
+// prepareUp checks that no lab keeper runs for dir, creates dir, clears
+// its ready marker and returns this program's path (the keeper and the
+// origin run it again).
+func prepareUp(dir string) (string, error) {
 	if pid := edgelab.KeeperPID(dir); pid != 0 {
-		return fmt.Errorf("a lab is already up (edgectl pid %d); `edgectl lab down` stops it", pid)
+		return "", fmt.Errorf("a lab is already up (edgectl pid %d); `edgectl lab down` stops it", pid)
 	}
 	self, err := os.Executable()
 	if err != nil {
-		return err
+		return "", err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
+		return "", err
 	}
 	os.Remove(readyFile(dir))
+	return self, nil
+}
+
+// labUpDetached runs `edgectl lab up` (without -d) in the background, in
+// its own session with its output in DIR/lab.log, and returns once the lab
+// is up or the background run failed.
+func labUpDetached(dir, api, edged string, w io.Writer) error {
+	self, err := prepareUp(dir)
+	if err != nil {
+		return err
+	}
 	logPath := filepath.Join(dir, "lab.log")
 	lf, err := os.Create(logPath)
 	if err != nil {
 		return err
 	}
 	defer lf.Close()
-	fg := slices.DeleteFunc(slices.Clone(args), func(a string) bool { return a == "-d" || a == "--d" || a == "-d=true" })
-	cmd := exec.Command(self, append([]string{"-api", "http://" + api, "lab", "up"}, fg...)...)
+	cmd := exec.Command(self, "-api", "http://"+api, "lab", "up", "-dir", dir, "-edged", edged)
 	cmd.Stdout, cmd.Stderr = lf, lf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
